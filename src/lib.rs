@@ -1,0 +1,23 @@
+//! Load native plugins from shared libraries and hot-swap them inside processes with
+//! real-time threads, without ever unloading code that is still in use.
+//!
+//! # Layers
+//!
+//! * [`abi`]: the `#[repr(C)]` contract between host and plugin. A plugin exports one
+//!   entry symbol returning a static module descriptor with its capabilities.
+//! * [`loader`]: the only user of `libloading`. It loads each generation from its own
+//!   shadow copy, validates the descriptor before anything is published, and on close
+//!   checks with the OS whether the library is really gone.
+//!
+//! # Invariants
+//!
+//! * A library is never closed while something of it is in use, and never on a timeout.
+//! * A close is reported as the OS performed it: unmapped, or still mapped by the OS
+//!   loader (for example because of a thread-local destructor on a live thread).
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+pub mod abi;
+pub mod loader;
+
+pub use abi::Capability;

@@ -1,0 +1,205 @@
+//! Errors of loading and of resolving capabilities.
+
+use std::path::PathBuf;
+
+use crate::abi::Status;
+
+/// Why a library could not be loaded. Each variant names the step that failed; nothing
+/// is left loaded or copied after any of them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The installed file could not be read or copied into the shadow directory (it does
+    /// not exist, is a directory, or the disk is full).
+    #[error("copy: cannot copy {path} into the shadow directory: {source}")]
+    Copy {
+        /// The installed path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The OS loader refused the shadow copy (not a shared library, truncated, missing
+    /// dependencies, wrong architecture).
+    #[error("open: the OS loader refused {path}: {message}")]
+    Open {
+        /// The installed path.
+        path: PathBuf,
+        /// The OS loader's message.
+        message: String,
+    },
+    /// The library exports no entry symbol of any ABI major version.
+    #[error("entry symbol: {path} exports no `{symbol}` (not a plugin-runtime plugin)")]
+    EntrySymbol {
+        /// The installed path.
+        path: PathBuf,
+        /// The symbol looked for.
+        symbol: &'static str,
+    },
+    /// The library was built for another ABI major version, told by its entry symbol or
+    /// by its descriptor.
+    #[error("version: plugin is built for ABI major {found}, this host reads major {expected}")]
+    AbiVersion {
+        /// The plugin's ABI major version.
+        found: u32,
+        /// This host's ABI major version.
+        expected: u32,
+    },
+    /// The entry symbol returned null or a pointer to something without the module
+    /// magic.
+    #[error("magic: the entry symbol returned {found:#018x}, not a module descriptor")]
+    Magic {
+        /// The value read where the magic should be (0 for a null pointer).
+        found: u64,
+    },
+    /// The descriptor is malformed.
+    #[error("descriptor: {0}")]
+    Descriptor(#[from] DescriptorError),
+    /// The module is not the plugin the caller expected.
+    #[error("descriptor: expected plugin `{expected}`, the library is `{found}`")]
+    PluginIdMismatch {
+        /// The plugin id the caller asked for.
+        expected: String,
+        /// The plugin id in the descriptor.
+        found: String,
+    },
+    /// The module's `init` failed or panicked; the library was closed again.
+    #[error("init: {status}: {message}")]
+    Init {
+        /// The status `init` returned.
+        status: Status,
+        /// The message the plugin wrote.
+        message: String,
+    },
+    /// The shadow directory could not be set up.
+    #[error("shadow directory {path}: {source}")]
+    ShadowDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LoadError {
+    /// The name of the step that failed: `copy`, `open`, `entry symbol`, `version`,
+    /// `magic`, `descriptor`, `init` or `shadow directory`.
+    pub fn step(&self) -> &'static str {
+        match self {
+            Self::Copy { .. } => "copy",
+            Self::Open { .. } => "open",
+            Self::EntrySymbol { .. } => "entry symbol",
+            Self::AbiVersion { .. } => "version",
+            Self::Magic { .. } => "magic",
+            Self::Descriptor(_) | Self::PluginIdMismatch { .. } => "descriptor",
+            Self::Init { .. } => "init",
+            Self::ShadowDirectory { .. } => "shadow directory",
+        }
+    }
+}
+
+/// What is wrong with a module descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DescriptorError {
+    /// The descriptor pointer is not aligned for a `ModuleDescriptor`.
+    #[error("the descriptor pointer is misaligned")]
+    Misaligned,
+    /// The descriptor says it is smaller than the prefix this host reads.
+    #[error("the descriptor is {found} bytes, this host needs at least {needed}")]
+    TooSmall {
+        /// The size the descriptor claims.
+        found: u32,
+        /// The size this host reads.
+        needed: u32,
+    },
+    /// A capability descriptor is smaller than the prefix this host reads.
+    #[error("a capability descriptor is {found} bytes, this host needs at least {needed}")]
+    CapabilityTooSmall {
+        /// The stride the descriptor claims.
+        found: u32,
+        /// The size this host reads.
+        needed: u32,
+    },
+    /// A pointer that must not be null is null (with a non-zero length or count).
+    #[error("{field} is a null pointer")]
+    NullPointer {
+        /// The field, such as `capabilities` or `capabilities[2].kind`.
+        field: String,
+    },
+    /// A string field is not UTF-8.
+    #[error("{field} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// The field.
+        field: String,
+    },
+    /// A field that must not be empty is empty.
+    #[error("{field} is empty")]
+    Empty {
+        /// The field.
+        field: String,
+    },
+    /// A capability has a null vtable.
+    #[error("capability `{kind}/{type_id}` has a null vtable")]
+    NullVtable {
+        /// The capability's kind.
+        kind: String,
+        /// The capability's type id.
+        type_id: String,
+    },
+    /// A capability lacks its `create` or `destroy` function.
+    #[error("capability `{kind}/{type_id}` has no `{function}` function")]
+    MissingFunction {
+        /// The capability's kind.
+        kind: String,
+        /// The capability's type id.
+        type_id: String,
+        /// `create` or `destroy`.
+        function: &'static str,
+    },
+    /// Two capabilities share a `(kind, type_id)` pair.
+    #[error("capability `{kind}/{type_id}` is listed twice")]
+    DuplicateCapability {
+        /// The kind.
+        kind: String,
+        /// The type id.
+        type_id: String,
+    },
+    /// The capability count or a string length is implausibly large.
+    #[error("{field} is implausibly large ({value})")]
+    TooLarge {
+        /// The field.
+        field: String,
+        /// Its value.
+        value: usize,
+    },
+}
+
+/// Why a capability could not be resolved on a loaded library.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// The module offers no capability of this kind and type id.
+    #[error("no capability `{kind}/{type_id}`")]
+    NotFound {
+        /// The kind asked for.
+        kind: &'static str,
+        /// The type id asked for.
+        type_id: String,
+    },
+    /// The capability exists with another interface version.
+    #[error(
+        "capability `{kind}/{type_id}` has interface version {found}, the host expects {expected}"
+    )]
+    InterfaceVersion {
+        /// The kind.
+        kind: &'static str,
+        /// The type id.
+        type_id: String,
+        /// The version the host's `Capability` type names.
+        expected: u32,
+        /// The version the plugin exports.
+        found: u32,
+    },
+}

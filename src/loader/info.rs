@@ -1,0 +1,84 @@
+//! Plain-data descriptions of a loaded module and of what closing it did.
+
+use std::path::PathBuf;
+
+/// A validated, owned copy of a module descriptor: what the lifecycle core works with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleInfo {
+    /// The plugin id.
+    pub plugin_id: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// A name for people.
+    pub display_name: String,
+    /// The ABI major version the plugin was built for.
+    pub abi_major: u32,
+    /// The ABI minor version the plugin was built for.
+    pub abi_minor: u32,
+    /// The capabilities, in the order the plugin lists them; `(kind, type_id)` is unique.
+    pub capabilities: Vec<CapabilityInfo>,
+}
+
+impl ModuleInfo {
+    /// The capability with this kind and type id, if the module offers it.
+    pub fn capability(&self, kind: &str, type_id: &str) -> Option<&CapabilityInfo> {
+        self.capabilities
+            .iter()
+            .find(|c| c.kind == kind && c.type_id == type_id)
+    }
+}
+
+/// One validated capability of a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapabilityInfo {
+    /// The kind, such as `"decoder"`.
+    pub kind: String,
+    /// The type id within its kind.
+    pub type_id: String,
+    /// The vtable layout version.
+    pub interface_version: u32,
+    /// A name for people.
+    pub display_name: String,
+    /// The configuration used when the host passes none.
+    pub default_config: Vec<u8>,
+}
+
+/// What closing a library did, as the OS reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseOutcome {
+    /// `deinit` ran, the library was closed and no mapping of it is left in the process.
+    Unmapped,
+    /// `deinit` ran and the library was closed, but the OS loader still maps it, for
+    /// example because the plugin registered a thread-local destructor on a thread that
+    /// is still alive. The code stays valid; it leaves when the OS lets it go.
+    StillMapped,
+    /// `deinit` failed or panicked, so the plugin's threads may still run its code: the
+    /// library was deliberately left open and will stay loaded for the life of the
+    /// process.
+    KeptLoaded {
+        /// What `deinit` reported.
+        reason: String,
+    },
+}
+
+impl CloseOutcome {
+    /// Whether the library's code is gone from the process.
+    pub fn is_unmapped(&self) -> bool {
+        matches!(self, Self::Unmapped)
+    }
+}
+
+/// The report of one close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReport {
+    /// The plugin id of the closed module.
+    pub plugin_id: String,
+    /// The shadow copy the library was loaded from.
+    pub shadow_path: PathBuf,
+    /// What the OS did.
+    pub outcome: CloseOutcome,
+    /// Whether the shadow copy was removed (it is kept while the library is kept loaded
+    /// on platforms that cannot delete a loaded file).
+    pub shadow_removed: bool,
+}

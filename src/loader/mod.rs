@@ -1,0 +1,44 @@
+//! Loading, validating and closing plugin libraries: the only user of `libloading`.
+//!
+//! [`LibraryLoader`] is the real loader. For every load it copies the installed library
+//! to a private shadow directory under a unique name and opens the copy, so two loads of
+//! one path are two independent libraries and replacing the installed file (by rename)
+//! never touches code that is running. It validates the module descriptor completely
+//! before anything of the library is published, runs the module's `init`, and on close
+//! runs `deinit`, closes the library and asks the OS whether it is really gone.
+//!
+//! [`ModuleLoader`] is the small trait the runtime's actor drives; the real loader and
+//! the simulated one used by the property tests and the fuzzer both implement it.
+
+mod error;
+mod info;
+
+pub use error::{DescriptorError, LoadError, ResolveError};
+pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
+
+use std::path::Path;
+
+/// What the runtime needs of a loader: open a library into a validated module, and close
+/// it again, reporting what the OS did.
+pub trait ModuleLoader {
+    /// A loaded library; dropped only through [`close`](Self::close).
+    type Library;
+
+    /// Loads the library installed at `path`, validates it and runs its `init`.
+    ///
+    /// # Errors
+    ///
+    /// Each failing step has its own [`LoadError`] variant; nothing is left loaded or
+    /// copied when loading fails.
+    fn open(
+        &mut self,
+        path: &Path,
+        expected_plugin_id: Option<&str>,
+    ) -> Result<Self::Library, LoadError>;
+
+    /// The validated description of a loaded library.
+    fn module<'a>(&self, library: &'a Self::Library) -> &'a ModuleInfo;
+
+    /// Runs `deinit`, closes the library and reports whether it left the process.
+    fn close(&mut self, library: Self::Library) -> CloseReport;
+}
