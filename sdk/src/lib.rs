@@ -188,15 +188,14 @@ pub unsafe fn with_instance<T: CapabilityImpl>(
     error: *mut ErrorBuf,
     f: impl FnOnce(&mut T) -> Result<(), PluginError>,
 ) -> Status {
+    let body = || {
+        // SAFETY: the caller promises `handle` is a live, unaliased `T` from `create_shim::<T>`.
+        let instance = unsafe { instance_mut::<T>(handle) }
+            .ok_or_else(|| PluginError::invalid_argument("null instance handle"))?;
+        f(instance)
+    };
     // SAFETY: `error` is forwarded under the caller's promise.
-    unsafe {
-        guard(error, || {
-            // SAFETY: the caller promises `handle` is a live, unaliased `T` from `create_shim::<T>`.
-            let instance = unsafe { instance_mut::<T>(handle) }
-                .ok_or_else(|| PluginError::invalid_argument("null instance handle"))?;
-            f(instance)
-        })
-    }
+    unsafe { guard(error, body) }
 }
 
 /// Runs `f` on the instance behind `handle`, or returns `fallback` if the handle is null
@@ -252,43 +251,41 @@ unsafe extern "C" fn create_shim<T: CapabilityImpl>(
     out: *mut InstanceHandle,
     error: *mut ErrorBuf,
 ) -> Status {
+    let body = || {
+        if out.is_null() {
+            return Err(PluginError::invalid_argument("null output pointer"));
+        }
+        if config.len != 0 && config.ptr.is_null() {
+            return Err(PluginError::invalid_argument("null configuration bytes"));
+        }
+        // SAFETY: the host passes configuration bytes valid for this call.
+        let bytes = unsafe { config.as_slice() };
+        let instance = T::create(bytes)?;
+        let raw = Box::into_raw(Box::new(instance));
+        // SAFETY: `out` is not null (checked above) and the host made it writable.
+        unsafe { out.write(InstanceHandle(raw.cast())) };
+        Ok(())
+    };
     // SAFETY: the ABI gives `error` as null or a valid buffer.
-    unsafe {
-        guard(error, || {
-            if out.is_null() {
-                return Err(PluginError::invalid_argument("null output pointer"));
-            }
-            if config.len != 0 && config.ptr.is_null() {
-                return Err(PluginError::invalid_argument("null configuration bytes"));
-            }
-            // SAFETY: the host passes configuration bytes valid for this call.
-            let bytes = unsafe { config.as_slice() };
-            let instance = T::create(bytes)?;
-            let raw = Box::into_raw(Box::new(instance));
-            // SAFETY: `out` is not null (checked above) and the host made it writable.
-            unsafe { out.write(InstanceHandle(raw.cast())) };
-            Ok(())
-        })
-    }
+    unsafe { guard(error, body) }
 }
 
 unsafe extern "C" fn destroy_shim<T: CapabilityImpl>(
     handle: InstanceHandle,
     error: *mut ErrorBuf,
 ) -> Status {
+    let body = || {
+        if handle.0.is_null() {
+            return Err(PluginError::invalid_argument("null instance handle"));
+        }
+        // SAFETY: the host destroys each handle made by `create_shim::<T>` exactly
+        // once, so taking the box back is sound; the drop may panic, which `guard`
+        // catches (the memory is then leaked, never freed twice).
+        drop(unsafe { Box::from_raw(handle.0.cast::<T>()) });
+        Ok(())
+    };
     // SAFETY: the ABI gives `error` as null or a valid buffer.
-    unsafe {
-        guard(error, || {
-            if handle.0.is_null() {
-                return Err(PluginError::invalid_argument("null instance handle"));
-            }
-            // SAFETY: the host destroys each handle made by `create_shim::<T>` exactly
-            // once, so taking the box back is sound; the drop may panic, which `guard`
-            // catches (the memory is then leaked, never freed twice).
-            drop(unsafe { Box::from_raw(handle.0.cast::<T>()) });
-            Ok(())
-        })
-    }
+    unsafe { guard(error, body) }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
@@ -344,6 +341,7 @@ pub mod __private {
 
     /// Wraps a descriptor so it can live in a `static`.
     #[repr(transparent)]
+    #[derive(Debug)]
     pub struct Static<T>(pub T);
     // SAFETY: descriptors are immutable static data (see `ModuleDescriptor`'s `Sync`).
     unsafe impl<T> Sync for Static<T> {}
@@ -381,7 +379,7 @@ macro_rules! export_module {
 
             static CAPABILITIES: &[__abi::CapabilityDescriptor] =
                 &[$($crate::capability::<$cap>()),*];
-            static PLUGIN_ID: __abi::StrRef = __abi::StrRef::new($id);
+            static PLUGIN_ID: __p::Static<__abi::StrRef> = __p::Static(__abi::StrRef::new($id));
             static MODULE: __p::Static<__p::ModuleDescriptor> = __p::Static(__p::ModuleDescriptor {
                 header: __p::ModuleHeader {
                     magic: __p::MODULE_MAGIC,
@@ -406,7 +404,7 @@ macro_rules! export_module {
                 let hook: ::core::option::Option<__p::Hook> = None $(.or(Some($init)))?;
                 // SAFETY: the host passes a context valid until `deinit` and a valid or
                 // null error buffer, as the ABI requires.
-                unsafe { __p::init(context, error, &PLUGIN_ID, hook) }
+                unsafe { __p::init(context, error, &PLUGIN_ID.0, hook) }
             }
 
             unsafe extern "C" fn deinit(error: *mut __abi::ErrorBuf) -> __abi::Status {

@@ -203,3 +203,20 @@ pub enum ResolveError {
         found: u32,
     },
 }
+
+/// A plugin function returned an error status (or the SDK caught a panic).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct CallError {
+    /// The status the plugin returned; never [`Status::OK`].
+    pub status: Status,
+    /// The message the plugin wrote into the error buffer, possibly empty.
+    pub message: String,
+}
+
+impl CallError {
+    /// Whether the plugin panicked (the SDK caught it at the boundary).
+    pub fn is_panic(&self) -> bool {
+        self.status == Status::PANIC
+    }
+}

@@ -47,9 +47,14 @@ pub struct CapabilityInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseOutcome {
-    /// `deinit` ran, the library was closed and no mapping of it is left in the process.
+    /// `deinit` ran, the library was closed and none of its code is mapped any more: no
+    /// executable mapping of its file is left in the process.
+    ///
+    /// A read-only view of the file may outlive the close without any code: a plugin
+    /// that panicked with `RUST_BACKTRACE` set has its standard library map its own file
+    /// to read debug information, and that mapping is never released.
     Unmapped,
-    /// `deinit` ran and the library was closed, but the OS loader still maps it, for
+    /// `deinit` ran and the library was closed, but the OS loader still maps its code, for
     /// example because the plugin registered a thread-local destructor on a thread that
     /// is still alive. The code stays valid; it leaves when the OS lets it go.
     StillMapped,

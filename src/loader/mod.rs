@@ -10,13 +10,39 @@
 //! [`ModuleLoader`] is the small trait the runtime's actor drives; the real loader and
 //! the simulated one used by the property tests and the fuzzer both implement it.
 
+mod elf;
 mod error;
 mod info;
+mod library;
+mod maps;
+mod shadow;
+mod validate;
 
-pub use error::{DescriptorError, LoadError, ResolveError};
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "plugin-runtime's loader verifies unmapping through /proc/self/maps and supports Linux only for now"
+);
+
+pub use error::{CallError, DescriptorError, LoadError, ResolveError};
 pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
+pub use library::{LibraryLoader, LoadedLibrary, LoaderConfig, ResolvedCapability};
 
 use std::path::Path;
+
+/// Whether code of the library file at `path` (a shadow copy named in a
+/// [`CloseReport`]) is still mapped into this process.
+///
+/// A library reported [`CloseOutcome::StillMapped`] stays so while a thread holds one of
+/// its thread-local destructors; once those threads have ended, glibc unmaps it at the
+/// next `dlclose` of any library. The runtime calls this to move such a generation from
+/// pinned-by-loader to closed.
+///
+/// # Errors
+///
+/// If `/proc/self/maps` cannot be read.
+pub fn code_mapped(path: &Path) -> std::io::Result<bool> {
+    maps::mappings(path).map(|m| m.code)
+}
 
 /// What the runtime needs of a loader: open a library into a validated module, and close
 /// it again, reporting what the OS did.

@@ -1,0 +1,97 @@
+//! Builds the fixture plugins once per process, into a target directory of their own.
+//!
+//! `cargo test --workspace` does not build `cdylib`-only crates, so every test binary
+//! that loads a fixture calls [`fixtures`] first; cargo makes the second and later calls
+//! (from other test binaries) cheap no-ops.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Every fixture package, by package name.
+pub const FIXTURES: &[&str] = &[
+    "fixture-echo-v1",
+    "fixture-echo-v2",
+    "fixture-tls",
+    "fixture-panicky",
+    "fixture-threaded",
+    "fixture-bad-abi",
+    "fixture-no-entry",
+    "fixture-null-vtable",
+    "fixture-bad-utf8",
+    "fixture-duplicate",
+];
+
+/// The built fixtures.
+#[derive(Debug)]
+pub struct Fixtures {
+    dir: PathBuf,
+}
+
+impl Fixtures {
+    /// The built library of fixture package `package` (e.g. `"fixture-echo-v1"`).
+    ///
+    /// # Panics
+    ///
+    /// If `package` is not one of [`FIXTURES`].
+    pub fn path(&self, package: &str) -> PathBuf {
+        assert!(FIXTURES.contains(&package), "unknown fixture {package}");
+        self.dir.join(format!(
+            "{}{}{}",
+            std::env::consts::DLL_PREFIX,
+            package.replace('-', "_"),
+            std::env::consts::DLL_SUFFIX
+        ))
+    }
+
+    /// The directory the libraries are in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Builds every fixture (once per process) and returns where they are.
+///
+/// The profile follows the caller's: release when the caller is an optimised build (a
+/// benchmark), debug otherwise.
+///
+/// # Panics
+///
+/// If cargo cannot be run or the build fails: a test cannot go on without its fixtures.
+pub fn fixtures() -> &'static Fixtures {
+    static BUILT: OnceLock<Fixtures> = OnceLock::new();
+    BUILT.get_or_init(|| build(!cfg!(debug_assertions)))
+}
+
+fn build(release: bool) -> Fixtures {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+        .join("fixtures");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&workspace)
+        .arg("build")
+        .arg("--quiet")
+        .arg("--target-dir")
+        .arg(&target);
+    if release {
+        command.arg("--release");
+    }
+    for package in FIXTURES {
+        command.args(["-p", package]);
+    }
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the fixtures: {e}"));
+    assert!(
+        status.success(),
+        "building the fixture plugins failed: {status}"
+    );
+    let dir = target.join(if release { "release" } else { "debug" });
+    Fixtures {
+        dir: dir.canonicalize().unwrap_or(dir),
+    }
+}

@@ -1,0 +1,526 @@
+//! The real loader: shadow copies, `libloading`, validation, `init`/`deinit`, and
+//! verified unmapping.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use libloading::os::unix::{Library as UnixLibrary, RTLD_LOCAL, RTLD_NOW};
+
+use super::ModuleLoader;
+use super::error::{CallError, LoadError, ResolveError};
+use super::info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
+use super::maps::{Mappings, mappings};
+use super::shadow::ShadowDir;
+use super::validate::{RawCapability, validate};
+use crate::abi::{
+    ABI_VERSION_MAJOR, ABI_VERSION_MINOR, BytesRef, Capability, DeinitFn, ENTRY_SYMBOL,
+    ENTRY_SYMBOL_PREFIX, EntryFn, ErrorBuf, HostContext, InstanceHandle, LogLevel, Status, StrRef,
+};
+
+/// How many bytes of error message the host reads back from a plugin.
+const ERROR_CAPACITY: usize = 1024;
+
+/// Other ABI majors probed for when the current entry symbol is missing, to tell "built
+/// for another ABI" from "not a plugin".
+const PROBED_MAJORS: std::ops::RangeInclusive<u32> = 0..=16;
+
+/// The context every module's `init` receives. A `static`, so it outlives every library.
+static HOST_CONTEXT: HostContext = HostContext {
+    size: size_of::<HostContext>() as u32,
+    abi_major: ABI_VERSION_MAJOR,
+    abi_minor: ABI_VERSION_MINOR,
+    log: Some(host_log),
+};
+
+/// How a [`LibraryLoader`] is set up.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct LoaderConfig {
+    /// The directory under which the loader makes its private shadow directory. `None`
+    /// picks a per-user directory in the system's temporary directory.
+    pub shadow_root: Option<PathBuf>,
+}
+
+impl LoaderConfig {
+    /// Uses `root` for shadow directories.
+    pub fn with_shadow_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.shadow_root = Some(root.into());
+        self
+    }
+}
+
+/// The real loader. See the [module documentation](super).
+///
+/// # Examples
+///
+/// ```no_run
+/// use plugin_runtime::loader::{LibraryLoader, LoaderConfig};
+///
+/// let mut loader = LibraryLoader::new(LoaderConfig::default())?;
+/// let library = loader.load("plugins/libgain.so".as_ref(), Some("example.gain"))?;
+/// println!("{} {}", library.module().plugin_id, library.module().version);
+/// let report = loader.close(library);
+/// assert!(report.outcome.is_unmapped());
+/// # Ok::<(), plugin_runtime::loader::LoadError>(())
+/// ```
+#[derive(Debug)]
+pub struct LibraryLoader {
+    shadow: ShadowDir,
+}
+
+impl LibraryLoader {
+    /// Makes the loader's shadow directory, first removing those that dead processes
+    /// left behind (those of live processes are not touched).
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::ShadowDirectory`] if the directory cannot be created.
+    pub fn new(config: LoaderConfig) -> Result<Self, LoadError> {
+        let root = config.shadow_root.unwrap_or_else(ShadowDir::default_root);
+        let shadow = ShadowDir::create(&root)
+            .map_err(|source| LoadError::ShadowDirectory { path: root, source })?;
+        Ok(Self { shadow })
+    }
+
+    /// This loader's private shadow directory.
+    pub fn shadow_dir(&self) -> &Path {
+        self.shadow.path()
+    }
+
+    /// Loads the library installed at `path` from a fresh shadow copy, validates its
+    /// descriptor and runs its `init`.
+    ///
+    /// The plugin is trusted code: once it follows the ABI, the host never misreads it
+    /// and never unloads it while in use, but a plugin that breaks the ABI (returns a
+    /// dangling descriptor, writes through wild pointers) is beyond what a host can
+    /// check.
+    ///
+    /// # Errors
+    ///
+    /// One [`LoadError`] variant per failing step. On every error the library is closed
+    /// again (without `deinit`, which only follows a successful `init`) and the shadow
+    /// copy is removed.
+    pub fn load(
+        &mut self,
+        path: &Path,
+        expected_plugin_id: Option<&str>,
+    ) -> Result<LoadedLibrary, LoadError> {
+        let shadow_path = self
+            .shadow
+            .copy_in(path)
+            .map_err(|source| LoadError::Copy {
+                path: path.to_owned(),
+                source,
+            })?;
+        if let Err(message) = super::elf::check(&shadow_path) {
+            remove_copy(&shadow_path);
+            return Err(LoadError::Open {
+                path: path.to_owned(),
+                message,
+            });
+        }
+        // SAFETY: opening runs the library's initialisers; the trust model above is that
+        // a plugin built against the ABI has no harmful ones. The copy has a unique name,
+        // so this `dlopen` cannot return an already loaded library.
+        let opened = unsafe { UnixLibrary::open(Some(&shadow_path), RTLD_NOW | RTLD_LOCAL) };
+        let library = match opened {
+            Ok(library) => library,
+            Err(e) => {
+                remove_copy(&shadow_path);
+                return Err(LoadError::Open {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        match start(&library, path, expected_plugin_id) {
+            Ok(started) => Ok(LoadedLibrary {
+                library: Some(library),
+                info: started.info,
+                capabilities: started.capabilities,
+                deinit: started.deinit,
+                shadow_path,
+                installed_path: path.to_owned(),
+            }),
+            Err(e) => {
+                if let Err(close) = library.close() {
+                    tracing::warn!(path = %path.display(), error = %close, "closing a refused library failed");
+                }
+                remove_copy(&shadow_path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs the module's `deinit`, closes the library, checks whether the OS unmapped
+    /// it, and removes the shadow copy.
+    ///
+    /// If `deinit` fails or panics, the plugin's own threads may still run its code, so
+    /// the library is not closed at all: it stays loaded for the life of the process and
+    /// the report says [`CloseOutcome::KeptLoaded`].
+    pub fn close(&mut self, mut library: LoadedLibrary) -> CloseReport {
+        let outcome = library.close_inner();
+        let shadow_removed = std::fs::remove_file(&library.shadow_path).is_ok();
+        CloseReport {
+            plugin_id: library.info.plugin_id.clone(),
+            shadow_path: library.shadow_path.clone(),
+            outcome,
+            shadow_removed,
+        }
+    }
+}
+
+impl ModuleLoader for LibraryLoader {
+    type Library = LoadedLibrary;
+
+    fn open(
+        &mut self,
+        path: &Path,
+        expected_plugin_id: Option<&str>,
+    ) -> Result<LoadedLibrary, LoadError> {
+        self.load(path, expected_plugin_id)
+    }
+
+    fn module<'a>(&self, library: &'a LoadedLibrary) -> &'a ModuleInfo {
+        library.module()
+    }
+
+    fn close(&mut self, library: LoadedLibrary) -> CloseReport {
+        LibraryLoader::close(self, library)
+    }
+}
+
+/// One loaded, validated and initialised library: one generation's code.
+///
+/// Close it with [`LibraryLoader::close`]. Dropping it without closing leaks it on
+/// purpose (it stays loaded), because something may still run its code.
+#[derive(Debug)]
+pub struct LoadedLibrary {
+    /// `None` once closed (or deliberately leaked).
+    library: Option<UnixLibrary>,
+    info: ModuleInfo,
+    capabilities: Vec<RawCapability>,
+    deinit: Option<DeinitFn>,
+    shadow_path: PathBuf,
+    installed_path: PathBuf,
+}
+
+impl LoadedLibrary {
+    /// The validated description of the module.
+    pub fn module(&self) -> &ModuleInfo {
+        &self.info
+    }
+
+    /// The shadow copy this library was loaded from.
+    pub fn shadow_path(&self) -> &Path {
+        &self.shadow_path
+    }
+
+    /// The installed path it was copied from.
+    pub fn installed_path(&self) -> &Path {
+        &self.installed_path
+    }
+
+    /// Resolves capability `C` with this type id into its typed vtable and functions.
+    ///
+    /// # Errors
+    ///
+    /// [`ResolveError::NotFound`] if the module has no capability of `C::KIND` with this
+    /// type id; [`ResolveError::InterfaceVersion`] if it has one with another interface
+    /// version.
+    pub fn capability<C: Capability>(
+        &self,
+        type_id: &str,
+    ) -> Result<ResolvedCapability<'_, C>, ResolveError> {
+        let index = self
+            .info
+            .capabilities
+            .iter()
+            .position(|c| c.kind == C::KIND && c.type_id == type_id)
+            .ok_or_else(|| ResolveError::NotFound {
+                kind: C::KIND,
+                type_id: type_id.to_owned(),
+            })?;
+        let info = &self.info.capabilities[index];
+        if info.interface_version != C::INTERFACE_VERSION {
+            return Err(ResolveError::InterfaceVersion {
+                kind: C::KIND,
+                type_id: type_id.to_owned(),
+                expected: C::INTERFACE_VERSION,
+                found: info.interface_version,
+            });
+        }
+        Ok(ResolvedCapability {
+            info,
+            raw: self.capabilities[index],
+            _library: PhantomData,
+        })
+    }
+
+    /// Resolves the entry point `name` as a plain function of type `F`, for host code
+    /// and benchmarks that call a plugin's exported functions directly.
+    ///
+    /// # Safety
+    ///
+    /// `F` must be the exact function pointer type of the exported symbol. The returned
+    /// pointer is valid only while this library is loaded.
+    pub unsafe fn raw_symbol<F: Copy>(&self, name: &str) -> Option<F> {
+        let library = self.library.as_ref()?;
+        // SAFETY: the caller promises `F` is the symbol's type.
+        let symbol = unsafe { library.get::<F>(name) }.ok()?;
+        Some(*symbol)
+    }
+
+    fn close_inner(&mut self) -> CloseOutcome {
+        let Some(library) = self.library.take() else {
+            return CloseOutcome::KeptLoaded {
+                reason: "the library was already given up".into(),
+            };
+        };
+        if let Some(deinit) = self.deinit {
+            let result = on_lifecycle_thread("plugin-deinit", || {
+                // SAFETY: `deinit` comes from the validated descriptor of this still open
+                // library, and runs once: `library` was taken out of `self` above.
+                call_with_error(|error| unsafe { deinit(error) })
+            });
+            if let Err(e) = result {
+                let reason = format!("deinit failed: {e}");
+                tracing::error!(plugin_id = %self.info.plugin_id, %reason, "keeping the library loaded");
+                // Deliberately leaked: its threads may still be running its code.
+                std::mem::forget(library);
+                return CloseOutcome::KeptLoaded { reason };
+            }
+        }
+        if let Err(e) = library.close() {
+            tracing::warn!(plugin_id = %self.info.plugin_id, error = %e, "dlclose reported an error");
+        }
+        match mappings(&self.shadow_path) {
+            Ok(Mappings { code: false, data }) => {
+                if data {
+                    tracing::debug!(plugin_id = %self.info.plugin_id, "the code is unmapped; a read-only view of the file remains");
+                }
+                CloseOutcome::Unmapped
+            }
+            Ok(Mappings { code: true, .. }) => CloseOutcome::StillMapped,
+            Err(e) => {
+                // Without /proc we cannot prove it left, so we do not claim it did.
+                tracing::warn!(error = %e, "cannot read /proc/self/maps");
+                CloseOutcome::StillMapped
+            }
+        }
+    }
+}
+
+// SAFETY: the raw pointers in a loaded library point to the module's static, immutable
+// descriptor data and functions, valid until `close`, which takes the library by value.
+// The ABI requires `create` and `destroy` to be callable from any thread (concurrently for
+// different instances), so moving or sharing the library between threads is sound.
+unsafe impl Send for LoadedLibrary {}
+// SAFETY: as for `Send`: every `&self` method only reads immutable data or calls
+// functions the ABI makes thread-safe.
+unsafe impl Sync for LoadedLibrary {}
+
+impl Drop for LoadedLibrary {
+    fn drop(&mut self) {
+        if let Some(library) = self.library.take() {
+            tracing::warn!(
+                plugin_id = %self.info.plugin_id,
+                "a loaded library was dropped without being closed; it stays loaded"
+            );
+            // Deliberately leaked: code of it may still be referenced or running.
+            std::mem::forget(library);
+        }
+    }
+}
+
+/// A capability of a loaded library, typed by host code's [`Capability`] `C`.
+///
+/// It borrows the library, so it cannot outlive it (the runtime's instances hold a pin
+/// on the generation instead).
+#[derive(Debug)]
+pub struct ResolvedCapability<'lib, C: Capability> {
+    info: &'lib CapabilityInfo,
+    raw: RawCapability,
+    _library: PhantomData<&'lib C::VTable>,
+}
+
+impl<'lib, C: Capability> ResolvedCapability<'lib, C> {
+    /// The capability's description.
+    pub fn info(&self) -> &'lib CapabilityInfo {
+        self.info
+    }
+
+    /// The typed vtable.
+    pub fn vtable(&self) -> &'lib C::VTable {
+        // SAFETY: the vtable pointer is non-null (validated at load) and points to the
+        // plugin's static vtable, valid while the library is borrowed; `C`'s `unsafe impl`
+        // promises that a capability of this kind and interface version (both checked
+        // by `LoadedLibrary::capability`) has exactly this layout.
+        unsafe { &*self.raw.vtable.cast::<C::VTable>() }
+    }
+
+    /// Calls the plugin's `create` with `config` (empty for the plugin's default).
+    ///
+    /// # Errors
+    ///
+    /// The status and message the plugin returned, or [`Status::PANIC`] if it panicked.
+    pub fn create(&self, config: &[u8]) -> Result<InstanceHandle, CallError> {
+        let mut handle = InstanceHandle(std::ptr::null_mut());
+        // SAFETY: `create` is the validated function of a library borrowed for `'lib`;
+        // the configuration bytes and the output slot live across the call.
+        call_with_error(|error| unsafe {
+            (self.raw.create)(BytesRef::new(config), &mut handle, error)
+        })?;
+        if handle.0.is_null() {
+            return Err(CallError {
+                status: Status::ERROR,
+                message: "create returned OK without an instance".into(),
+            });
+        }
+        Ok(handle)
+    }
+
+    /// Calls the plugin's `destroy`.
+    ///
+    /// # Errors
+    ///
+    /// The status and message the plugin returned (a panicking destructor is reported
+    /// as [`Status::PANIC`]); the handle is gone either way.
+    ///
+    /// # Safety
+    ///
+    /// `handle` was returned by this capability's [`create`](Self::create) on this
+    /// library and is destroyed exactly once, on the thread that owns it.
+    pub unsafe fn destroy(&self, handle: InstanceHandle) -> Result<(), CallError> {
+        // SAFETY: the caller promises `handle` is live and destroyed once.
+        call_with_error(|error| unsafe { (self.raw.destroy)(handle, error) })
+    }
+}
+
+/// Runs a module's `init` or `deinit` on a thread that ends when the call returns.
+///
+/// A plugin's standard library registers thread-local destructors on whichever thread
+/// first touches some of its state (spawning a thread, panicking), and glibc keeps a
+/// library mapped while any live thread holds such a destructor. Running the module
+/// lifecycle on a thread of its own keeps those registrations off long-lived host
+/// threads (above all the runtime's actor, which lives as long as the runtime).
+fn on_lifecycle_thread(
+    name: &str,
+    call: impl FnOnce() -> Result<(), CallError> + Send,
+) -> Result<(), CallError> {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn_scoped(scope, call)
+            .map_err(|e| CallError {
+                status: Status::ERROR,
+                message: format!("cannot start the {name} thread: {e}"),
+            })?;
+        thread.join().unwrap_or_else(|_| {
+            Err(CallError {
+                status: Status::PANIC,
+                message: format!("the {name} call unwound into the host"),
+            })
+        })
+    })
+}
+
+/// Runs a plugin call that reports errors through an [`ErrorBuf`].
+fn call_with_error(call: impl FnOnce(*mut ErrorBuf) -> Status) -> Result<(), CallError> {
+    let mut storage = [0u8; ERROR_CAPACITY];
+    let mut error = ErrorBuf::new(&mut storage);
+    let status = call(&mut error);
+    if status.is_ok() {
+        Ok(())
+    } else {
+        Err(CallError {
+            status,
+            message: error.message(&storage),
+        })
+    }
+}
+
+/// The part of a load that runs inside the opened library.
+struct Started {
+    info: ModuleInfo,
+    capabilities: Vec<RawCapability>,
+    deinit: Option<DeinitFn>,
+}
+
+/// Finds the entry symbol, validates the descriptor and runs `init`.
+fn start(
+    library: &UnixLibrary,
+    path: &Path,
+    expected_plugin_id: Option<&str>,
+) -> Result<Started, LoadError> {
+    // SAFETY: the entry symbol's type is fixed by the ABI for this major version.
+    let entry = match unsafe { library.get::<EntryFn>(ENTRY_SYMBOL) } {
+        Ok(symbol) => *symbol,
+        Err(_) => return Err(missing_entry(library, path)),
+    };
+    // SAFETY: the ABI makes the entry function side-effect free and callable at any time
+    // while the library is loaded.
+    let descriptor = unsafe { entry() };
+    // SAFETY: `descriptor` came from the entry symbol of `library`, which stays loaded
+    // for the whole call.
+    let module = unsafe { validate(descriptor, expected_plugin_id) }?;
+    if let Some(init) = module.init {
+        on_lifecycle_thread("plugin-init", || {
+            // SAFETY: `init` comes from the validated descriptor; `HOST_CONTEXT` is a
+            // static that outlives the library, as the ABI requires.
+            call_with_error(|error| unsafe { init(&HOST_CONTEXT, error) })
+        })
+        .map_err(|e| LoadError::Init {
+            status: e.status,
+            message: e.message,
+        })?;
+    }
+    Ok(Started {
+        info: module.info,
+        capabilities: module.capabilities,
+        deinit: module.deinit,
+    })
+}
+
+/// Tells a library built for another ABI major from one that is no plugin at all.
+fn missing_entry(library: &UnixLibrary, path: &Path) -> LoadError {
+    for major in PROBED_MAJORS.filter(|m| *m != ABI_VERSION_MAJOR) {
+        let name = format!("{ENTRY_SYMBOL_PREFIX}{major}");
+        // SAFETY: only the symbol's presence is checked; it is never called.
+        if unsafe { library.get::<*const ()>(name.as_str()) }.is_ok() {
+            return LoadError::AbiVersion {
+                found: major,
+                expected: ABI_VERSION_MAJOR,
+            };
+        }
+    }
+    LoadError::EntrySymbol {
+        path: path.to_owned(),
+        symbol: ENTRY_SYMBOL,
+    }
+}
+
+fn remove_copy(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove a shadow copy");
+    }
+}
+
+/// Forwards a plugin's log records to `tracing`, under the target `plugin`.
+unsafe extern "C" fn host_log(level: u32, plugin_id: StrRef, message: StrRef) {
+    // A panic must not unwind into the plugin; tracing does not panic, but a subscriber
+    // might, and a lost log line is better than an abort.
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: the ABI has the plugin pass valid (pointer, length) pairs for the call.
+        let id = String::from_utf8_lossy(unsafe { plugin_id.as_bytes() });
+        // SAFETY: as above.
+        let message = String::from_utf8_lossy(unsafe { message.as_bytes() });
+        match LogLevel::from_raw(level) {
+            LogLevel::Trace => tracing::trace!(target: "plugin", plugin_id = %id, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "plugin", plugin_id = %id, "{message}"),
+            LogLevel::Info => tracing::info!(target: "plugin", plugin_id = %id, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "plugin", plugin_id = %id, "{message}"),
+            LogLevel::Error => tracing::error!(target: "plugin", plugin_id = %id, "{message}"),
+        }
+    });
+}

@@ -1,0 +1,216 @@
+//! The private shadow directory each loader copies libraries into.
+//!
+//! `dlopen` of a path that is already loaded returns the old handle, and overwriting a
+//! mapped file crashes the process. So every load copies the installed library to a file
+//! with a name used once, inside a directory private to one loader (mode 0700), and opens
+//! the copy. The directory is named after the process (pid and start time) so that a
+//! later process can tell the leftovers of a dead process from those of a live one.
+
+use std::fs::{self, DirBuilder};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Distinguishes several loaders in one process.
+static NEXT_LOADER: AtomicU64 = AtomicU64::new(0);
+
+/// One loader's shadow directory.
+#[derive(Debug)]
+pub(crate) struct ShadowDir {
+    dir: PathBuf,
+    next_copy: u64,
+}
+
+impl ShadowDir {
+    /// The default root: a per-user directory in the system's temporary directory.
+    pub(crate) fn default_root() -> PathBuf {
+        let uid = fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+        std::env::temp_dir().join(format!("plugin-runtime-shadow-{uid}"))
+    }
+
+    /// Creates a fresh directory under `root`, after removing the directories that dead
+    /// processes left there.
+    pub(crate) fn create(root: &Path) -> io::Result<Self> {
+        DirBuilder::new().recursive(true).mode(0o700).create(root)?;
+        let me = ProcessId::current()?;
+        sweep_dead(root, &me);
+        let n = NEXT_LOADER.fetch_add(1, Ordering::Relaxed);
+        let dir = root.join(format!("{}-{}-{n}", me.pid, me.start_time));
+        DirBuilder::new().mode(0o700).create(&dir)?;
+        Ok(Self { dir, next_copy: 0 })
+    }
+
+    /// The directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Copies `installed` to a new, never-used name in the directory.
+    ///
+    /// Refuses anything that is not a regular file (a directory, a device) before copying.
+    pub(crate) fn copy_in(&mut self, installed: &Path) -> io::Result<PathBuf> {
+        let meta = fs::metadata(installed)?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        let name = installed
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "library".to_owned());
+        let copy = self.dir.join(format!("g{:06}-{name}", self.next_copy));
+        self.next_copy += 1;
+        fs::copy(installed, &copy)?;
+        Ok(copy)
+    }
+}
+
+impl Drop for ShadowDir {
+    fn drop(&mut self) {
+        // Succeeds only when empty: copies of libraries kept loaded stay where they are,
+        // and the next process's sweep removes them once this one is gone.
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// A process as the shadow directory names it: pid plus start time, because pids are
+/// reused.
+#[derive(Debug, PartialEq, Eq)]
+struct ProcessId {
+    pid: u32,
+    start_time: u64,
+}
+
+impl ProcessId {
+    fn current() -> io::Result<Self> {
+        let pid = std::process::id();
+        let start_time = start_time(pid)?.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "no start time in /proc/self/stat")
+        })?;
+        Ok(Self { pid, start_time })
+    }
+
+    /// Parses a directory name `pid-start-n`.
+    fn from_dir_name(name: &str) -> Option<Self> {
+        let mut parts = name.split('-');
+        let pid = parts.next()?.parse().ok()?;
+        let start_time = parts.next()?.parse().ok()?;
+        parts.next()?.parse::<u64>().ok()?;
+        parts.next().is_none().then_some(Self { pid, start_time })
+    }
+
+    fn is_alive(&self) -> bool {
+        // A missing or unreadable stat means the process is gone; a different start time
+        // means the pid now belongs to another process.
+        matches!(start_time(self.pid), Ok(Some(t)) if t == self.start_time)
+    }
+}
+
+/// The start time of a process in clock ticks since boot (field 22 of `/proc/PID/stat`),
+/// `None` if the process does not exist.
+fn start_time(pid: u32) -> io::Result<Option<u64>> {
+    let stat = match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // The command name (field 2) is in parentheses and may contain spaces; the fields
+    // after the last ')' start with field 3.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    Ok(after_name
+        .split_whitespace()
+        .nth(22 - 3)
+        .and_then(|t| t.parse().ok()))
+}
+
+/// Removes the directories of processes that no longer exist. Anything that does not
+/// look like a loader's directory, or belongs to a live process, is left alone.
+fn sweep_dead(root: &Path, me: &ProcessId) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name.to_str().and_then(ProcessId::from_dir_name) else {
+            continue;
+        };
+        if owner == *me || owner.is_alive() {
+            continue;
+        }
+        match fs::remove_dir_all(entry.path()) {
+            Ok(()) => {
+                tracing::debug!(dir = %entry.path().display(), "removed a dead process's shadow directory")
+            }
+            Err(e) => {
+                tracing::warn!(dir = %entry.path().display(), error = %e, "could not remove a dead process's shadow directory")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_root(tag: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!(
+            "plugin-runtime-shadow-test-{tag}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&root);
+        root
+    }
+
+    #[test]
+    fn directory_is_private_and_copies_get_unique_names() {
+        let root = temp_root("private");
+        let mut shadow = ShadowDir::create(&root).unwrap();
+        let mode = fs::metadata(shadow.path()).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let src = root.join("lib.so");
+        fs::write(&src, b"x").unwrap();
+        let a = shadow.copy_in(&src).unwrap();
+        let b = shadow.copy_in(&src).unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with(shadow.path()) && b.starts_with(shadow.path()));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn sweep_removes_dead_and_keeps_live_and_foreign() {
+        let root = temp_root("sweep");
+        fs::create_dir_all(&root).unwrap();
+        // pid 0 never names a user process, so this directory's owner is dead.
+        let dead = root.join("0-12345-0");
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join("g000000-lib.so"), b"x").unwrap();
+        let me = ProcessId::current().unwrap();
+        let live = root.join(format!("{}-{}-999", me.pid, me.start_time));
+        fs::create_dir(&live).unwrap();
+        let foreign = root.join("not-a-loader");
+        fs::create_dir(&foreign).unwrap();
+        // A live pid with another start time is a reused pid: its owner is dead.
+        let reused = root.join(format!("{}-{}-0", me.pid, me.start_time + 1));
+        fs::create_dir(&reused).unwrap();
+
+        let shadow = ShadowDir::create(&root).unwrap();
+        assert!(!dead.exists());
+        assert!(!reused.exists());
+        assert!(live.exists());
+        assert!(foreign.exists());
+        drop(shadow);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn copy_refuses_a_directory() {
+        let root = temp_root("dir");
+        let mut shadow = ShadowDir::create(&root).unwrap();
+        let err = shadow.copy_in(&root).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

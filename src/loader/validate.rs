@@ -1,0 +1,282 @@
+//! Reading and validating a module descriptor before anything of it is published.
+//!
+//! This is the only code that dereferences pointers a plugin hands over at load time.
+//! It reads the fixed header first, refuses what it cannot read (wrong magic, another ABI
+//! major, a prefix smaller than this host's), and then copies every string into owned
+//! memory after checking pointers, lengths and UTF-8.
+
+use std::collections::HashSet;
+use std::ffi::c_void;
+use std::mem::{align_of, size_of};
+
+use super::error::{DescriptorError, LoadError};
+use super::info::{CapabilityInfo, ModuleInfo};
+use crate::abi::{
+    ABI_VERSION_MAJOR, BytesRef, CapabilityDescriptor, CreateFn, DeinitFn, DestroyFn, InitFn,
+    MODULE_MAGIC, ModuleDescriptor, ModuleHeader, StrRef,
+};
+
+/// More capabilities than this is a corrupt count, not a module.
+const MAX_CAPABILITIES: usize = 4096;
+/// Longer strings or configurations than this are corrupt lengths.
+const MAX_FIELD_LEN: usize = 1 << 20;
+
+/// The function pointers of one capability, in the order of `ModuleInfo::capabilities`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawCapability {
+    pub(crate) vtable: *const c_void,
+    pub(crate) create: CreateFn,
+    pub(crate) destroy: DestroyFn,
+}
+
+/// A validated descriptor: the owned description and the raw entry points.
+#[derive(Debug)]
+pub(crate) struct ValidatedModule {
+    pub(crate) info: ModuleInfo,
+    pub(crate) capabilities: Vec<RawCapability>,
+    pub(crate) init: Option<InitFn>,
+    pub(crate) deinit: Option<DeinitFn>,
+}
+
+/// Validates the descriptor the entry symbol returned.
+///
+/// # Safety
+///
+/// `descriptor` is what the library's entry symbol returned, and the library stays loaded
+/// while this runs. If the pointer is not null, aligned, and starts with the magic, it must
+/// point to a readable descriptor of at least the size its header claims; that is the
+/// ABI's promise, and a library breaking it is outside what the host can defend against.
+pub(crate) unsafe fn validate(
+    descriptor: *const ModuleDescriptor,
+    expected_plugin_id: Option<&str>,
+) -> Result<ValidatedModule, LoadError> {
+    if descriptor.is_null() {
+        return Err(LoadError::Magic { found: 0 });
+    }
+    if !descriptor.cast::<ModuleHeader>().is_aligned() {
+        return Err(DescriptorError::Misaligned.into());
+    }
+    // SAFETY: non-null and aligned (checked above); every ABI version starts with the
+    // header, and the caller's promise covers reading it.
+    let header = unsafe { descriptor.cast::<ModuleHeader>().read() };
+    if header.magic != MODULE_MAGIC {
+        return Err(LoadError::Magic {
+            found: header.magic,
+        });
+    }
+    if header.abi_major != ABI_VERSION_MAJOR {
+        return Err(LoadError::AbiVersion {
+            found: header.abi_major,
+            expected: ABI_VERSION_MAJOR,
+        });
+    }
+    let needed = size_of::<ModuleDescriptor>() as u32;
+    if header.descriptor_size < needed {
+        return Err(DescriptorError::TooSmall {
+            found: header.descriptor_size,
+            needed,
+        }
+        .into());
+    }
+    let needed = size_of::<CapabilityDescriptor>() as u32;
+    if header.capability_size < needed {
+        return Err(DescriptorError::CapabilityTooSmall {
+            found: header.capability_size,
+            needed,
+        }
+        .into());
+    }
+    if header.capability_size as usize % align_of::<CapabilityDescriptor>() != 0 {
+        return Err(DescriptorError::Misaligned.into());
+    }
+
+    // SAFETY: the header says the descriptor has at least the prefix this host reads
+    // (checked above); the caller's promise covers the rest.
+    let module = unsafe { &*descriptor };
+    // SAFETY: each string pair is part of the static descriptor (caller's promise).
+    let plugin_id = unsafe { read_str(module.plugin_id, "plugin_id") }?;
+    if plugin_id.is_empty() {
+        return Err(empty("plugin_id"));
+    }
+    // SAFETY: as above.
+    let version = unsafe { read_str(module.plugin_version, "plugin_version") }?;
+    // SAFETY: as above.
+    let display_name = unsafe { read_str(module.display_name, "display_name") }?;
+
+    let count = module.capability_count;
+    if count > MAX_CAPABILITIES {
+        return Err(DescriptorError::TooLarge {
+            field: "capability_count".into(),
+            value: count,
+        }
+        .into());
+    }
+    if count > 0 && module.capabilities.is_null() {
+        return Err(null("capabilities"));
+    }
+    if count > 0 && !module.capabilities.is_aligned() {
+        return Err(DescriptorError::Misaligned.into());
+    }
+
+    let mut infos = Vec::with_capacity(count);
+    let mut raws = Vec::with_capacity(count);
+    let mut seen = HashSet::with_capacity(count);
+    for i in 0..count {
+        let stride = header.capability_size as usize;
+        // SAFETY: `capabilities` points to `count` descriptors `stride` bytes apart (the
+        // ABI's promise); `stride` is at least our descriptor's size and a multiple of its
+        // alignment, and the base is aligned (all checked above).
+        let cap = unsafe {
+            &*module
+                .capabilities
+                .cast::<u8>()
+                .add(i * stride)
+                .cast::<CapabilityDescriptor>()
+        };
+        // SAFETY: the capability's strings are static data of the library.
+        let (info, raw) = unsafe { read_capability(cap, i) }?;
+        if !seen.insert((info.kind.clone(), info.type_id.clone())) {
+            return Err(DescriptorError::DuplicateCapability {
+                kind: info.kind,
+                type_id: info.type_id,
+            }
+            .into());
+        }
+        infos.push(info);
+        raws.push(raw);
+    }
+
+    if let Some(expected) = expected_plugin_id
+        && expected != plugin_id
+    {
+        return Err(LoadError::PluginIdMismatch {
+            expected: expected.to_owned(),
+            found: plugin_id,
+        });
+    }
+
+    Ok(ValidatedModule {
+        info: ModuleInfo {
+            plugin_id,
+            version,
+            display_name,
+            abi_major: header.abi_major,
+            abi_minor: header.abi_minor,
+            capabilities: infos,
+        },
+        capabilities: raws,
+        init: module.init,
+        deinit: module.deinit,
+    })
+}
+
+/// # Safety
+///
+/// `cap`'s pointers follow the ABI (static data of a loaded library).
+unsafe fn read_capability(
+    cap: &CapabilityDescriptor,
+    index: usize,
+) -> Result<(CapabilityInfo, RawCapability), LoadError> {
+    let field = |name: &str| format!("capabilities[{index}].{name}");
+    // SAFETY: forwarded from the caller.
+    let kind = unsafe { read_str(cap.kind, &field("kind")) }?;
+    if kind.is_empty() {
+        return Err(empty(&field("kind")));
+    }
+    // SAFETY: forwarded from the caller.
+    let type_id = unsafe { read_str(cap.type_id, &field("type_id")) }?;
+    if type_id.is_empty() {
+        return Err(empty(&field("type_id")));
+    }
+    // SAFETY: forwarded from the caller.
+    let display_name = unsafe { read_str(cap.display_name, &field("display_name")) }?;
+    // SAFETY: forwarded from the caller.
+    let default_config = unsafe { read_bytes(cap.default_config, &field("default_config")) }?;
+    if cap.vtable.is_null() {
+        return Err(DescriptorError::NullVtable { kind, type_id }.into());
+    }
+    let Some(create) = cap.create else {
+        return Err(missing(kind, type_id, "create"));
+    };
+    let Some(destroy) = cap.destroy else {
+        return Err(missing(kind, type_id, "destroy"));
+    };
+    Ok((
+        CapabilityInfo {
+            kind,
+            type_id,
+            interface_version: cap.interface_version,
+            display_name,
+            default_config,
+        },
+        RawCapability {
+            vtable: cap.vtable,
+            create,
+            destroy,
+        },
+    ))
+}
+
+/// # Safety
+///
+/// A non-null `s.ptr` points to `s.len` readable bytes.
+unsafe fn read_str(s: StrRef, field: &str) -> Result<String, LoadError> {
+    // SAFETY: same pair, same promise.
+    let bytes = unsafe {
+        read_bytes(
+            BytesRef {
+                ptr: s.ptr,
+                len: s.len,
+            },
+            field,
+        )
+    }?;
+    String::from_utf8(bytes).map_err(|_| {
+        DescriptorError::InvalidUtf8 {
+            field: field.to_owned(),
+        }
+        .into()
+    })
+}
+
+/// # Safety
+///
+/// A non-null `b.ptr` points to `b.len` readable bytes.
+unsafe fn read_bytes(b: BytesRef, field: &str) -> Result<Vec<u8>, LoadError> {
+    if b.len > MAX_FIELD_LEN {
+        return Err(DescriptorError::TooLarge {
+            field: field.to_owned(),
+            value: b.len,
+        }
+        .into());
+    }
+    if b.len > 0 && b.ptr.is_null() {
+        return Err(null(field));
+    }
+    // SAFETY: non-null with a plausible length (checked above); the caller promises
+    // the bytes are readable.
+    Ok(unsafe { b.as_slice() }.to_vec())
+}
+
+fn null(field: &str) -> LoadError {
+    DescriptorError::NullPointer {
+        field: field.to_owned(),
+    }
+    .into()
+}
+
+fn empty(field: &str) -> LoadError {
+    DescriptorError::Empty {
+        field: field.to_owned(),
+    }
+    .into()
+}
+
+fn missing(kind: String, type_id: String, function: &'static str) -> LoadError {
+    DescriptorError::MissingFunction {
+        kind,
+        type_id,
+        function,
+    }
+    .into()
+}

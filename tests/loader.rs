@@ -1,0 +1,382 @@
+//! The real loader against real shared libraries built from the fixture crates.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use fixture_api::build::fixtures;
+use fixture_api::{AccumulateFn, Probe, ProbeV2};
+use plugin_runtime::abi::{InstanceHandle, Status};
+use plugin_runtime::loader::{
+    CloseOutcome, DescriptorError, LibraryLoader, LoadError, LoaderConfig, ResolveError,
+};
+
+/// A loader with a shadow root of its own, removed at the end of the test.
+struct Scratch {
+    root: PathBuf,
+    loader: LibraryLoader,
+}
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let root = std::env::temp_dir().join(format!(
+            "plugin-runtime-loader-test-{tag}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&root);
+        let loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
+        Self { root, loader }
+    }
+
+    fn shadow_files(&self) -> Vec<PathBuf> {
+        fs::read_dir(self.loader.shadow_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Whether `/proc/self/maps` has an executable mapping of `path`, read here
+/// independently of the loader.
+fn mapped(path: &Path) -> bool {
+    let wanted = path.to_str().unwrap();
+    fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1).is_some_and(|p| p.contains('x')))
+        .any(|l| l.ends_with(wanted) || l.ends_with(&format!("{wanted} (deleted)")))
+}
+
+fn thread_names() -> Vec<String> {
+    fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .collect()
+}
+
+fn load_error(fixture: &str) -> LoadError {
+    let mut scratch = Scratch::new(fixture);
+    let err = scratch
+        .loader
+        .load(&fixtures().path(fixture), None)
+        .expect_err("the fixture must be refused");
+    assert!(
+        scratch.shadow_files().is_empty(),
+        "a refused load left a shadow copy"
+    );
+    err
+}
+
+#[test]
+fn each_good_fixture_loads_and_is_unmapped_after_close() {
+    for (fixture, id, version) in [
+        ("fixture-echo-v1", "fixture.echo", "1.0.0"),
+        ("fixture-echo-v2", "fixture.echo", "2.0.0"),
+        ("fixture-panicky", "fixture.panicky", "0.1.0"),
+        ("fixture-threaded", "fixture.threaded", "0.1.0"),
+        ("fixture-tls", "fixture.tls", "0.1.0"),
+    ] {
+        let mut scratch = Scratch::new("good");
+        let library = scratch
+            .loader
+            .load(&fixtures().path(fixture), Some(id))
+            .unwrap();
+        assert_eq!(library.module().plugin_id, id);
+        assert_eq!(library.module().version, version);
+        let shadow = library.shadow_path().to_owned();
+        assert!(shadow.starts_with(scratch.loader.shadow_dir()));
+        assert!(mapped(&shadow), "{fixture} is not mapped after load");
+        let report = scratch.loader.close(library);
+        assert_eq!(report.outcome, CloseOutcome::Unmapped, "{fixture}");
+        assert!(!mapped(&shadow), "{fixture} still mapped after close");
+        assert!(report.shadow_removed && !shadow.exists());
+    }
+}
+
+#[test]
+fn wrong_abi_version_is_refused_by_version() {
+    assert!(matches!(
+        load_error("fixture-bad-abi"),
+        LoadError::AbiVersion {
+            found: 2,
+            expected: 1
+        }
+    ));
+}
+
+#[test]
+fn missing_entry_symbol_is_refused() {
+    let err = load_error("fixture-no-entry");
+    assert!(matches!(err, LoadError::EntrySymbol { .. }), "{err}");
+    assert_eq!(err.step(), "entry symbol");
+}
+
+#[test]
+fn malformed_descriptors_are_refused_with_their_own_variant() {
+    assert!(matches!(
+        load_error("fixture-null-vtable"),
+        LoadError::Descriptor(DescriptorError::NullVtable { ref type_id, .. }) if type_id == "hollow"
+    ));
+    assert!(matches!(
+        load_error("fixture-bad-utf8"),
+        LoadError::Descriptor(DescriptorError::InvalidUtf8 { ref field }) if field == "capabilities[0].type_id"
+    ));
+    assert!(matches!(
+        load_error("fixture-duplicate"),
+        LoadError::Descriptor(DescriptorError::DuplicateCapability { ref type_id, .. }) if type_id == "twice"
+    ));
+}
+
+#[test]
+fn unexpected_plugin_id_is_refused() {
+    let mut scratch = Scratch::new("id");
+    let err = scratch
+        .loader
+        .load(&fixtures().path("fixture-echo-v1"), Some("fixture.other"))
+        .unwrap_err();
+    assert!(
+        matches!(err, LoadError::PluginIdMismatch { ref found, .. } if found == "fixture.echo")
+    );
+    assert!(scratch.shadow_files().is_empty());
+}
+
+#[test]
+fn bad_files_are_refused_at_copy_or_open() {
+    let mut scratch = Scratch::new("files");
+    let dir = scratch.root.join("inputs");
+    fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("notes.so");
+    fs::write(&text, "not a library\n").unwrap();
+    let truncated = dir.join("truncated.so");
+    let whole = fs::read(fixtures().path("fixture-echo-v1")).unwrap();
+    fs::write(&truncated, &whole[..whole.len().min(4096)]).unwrap();
+
+    let missing = scratch
+        .loader
+        .load(&dir.join("absent.so"), None)
+        .unwrap_err();
+    assert!(matches!(missing, LoadError::Copy { .. }), "{missing}");
+    let directory = scratch.loader.load(&dir, None).unwrap_err();
+    assert!(matches!(directory, LoadError::Copy { .. }), "{directory}");
+    let text = scratch.loader.load(&text, None).unwrap_err();
+    assert!(matches!(text, LoadError::Open { .. }), "{text}");
+    let truncated = scratch.loader.load(&truncated, None).unwrap_err();
+    assert!(matches!(truncated, LoadError::Open { .. }), "{truncated}");
+    assert!(scratch.shadow_files().is_empty());
+}
+
+#[test]
+fn two_loads_of_one_path_are_two_libraries() {
+    let mut scratch = Scratch::new("twice");
+    let path = fixtures().path("fixture-echo-v1");
+    let a = scratch.loader.load(&path, None).unwrap();
+    let b = scratch.loader.load(&path, None).unwrap();
+    assert_ne!(a.shadow_path(), b.shadow_path());
+    assert_eq!(scratch.shadow_files().len(), 2);
+    let va = a.capability::<Probe>("echo").unwrap().vtable() as *const _;
+    let vb = b.capability::<Probe>("echo").unwrap().vtable() as *const _;
+    assert_ne!(va, vb, "both loads resolved to the same mapped code");
+    let (sa, sb) = (a.shadow_path().to_owned(), b.shadow_path().to_owned());
+    assert_eq!(scratch.loader.close(a).outcome, CloseOutcome::Unmapped);
+    assert!(
+        !mapped(&sa) && mapped(&sb),
+        "closing one copy touched the other"
+    );
+    assert_eq!(scratch.loader.close(b).outcome, CloseOutcome::Unmapped);
+    assert!(scratch.shadow_files().is_empty());
+}
+
+#[test]
+fn replacing_the_installed_file_by_rename_leaves_the_loaded_copy_alone() {
+    let mut scratch = Scratch::new("rename");
+    let install = scratch.root.join("installed");
+    fs::create_dir_all(&install).unwrap();
+    let installed = install.join("libecho.so");
+    fs::copy(fixtures().path("fixture-echo-v1"), &installed).unwrap();
+    let old = scratch.loader.load(&installed, None).unwrap();
+
+    let staged = install.join("libecho.so.new");
+    fs::copy(fixtures().path("fixture-echo-v2"), &staged).unwrap();
+    fs::rename(&staged, &installed).unwrap();
+
+    let new = scratch.loader.load(&installed, None).unwrap();
+    assert_eq!(old.module().version, "1.0.0");
+    assert_eq!(new.module().version, "2.0.0");
+    for (library, tag) in [(&old, 1), (&new, 2)] {
+        let cap = library.capability::<Probe>("echo").unwrap();
+        let handle = cap.create(b"").unwrap();
+        // SAFETY: a live handle of this capability, used on this thread only.
+        assert_eq!(unsafe { (cap.vtable().tag)(handle) }, tag);
+        // SAFETY: destroyed once, on the thread that created it.
+        unsafe { cap.destroy(handle) }.unwrap();
+    }
+    scratch.loader.close(old);
+    scratch.loader.close(new);
+}
+
+#[test]
+fn capabilities_resolve_by_kind_type_and_interface_version() {
+    let mut scratch = Scratch::new("resolve");
+    let library = scratch
+        .loader
+        .load(&fixtures().path("fixture-echo-v2"), None)
+        .unwrap();
+    assert!(matches!(
+        library.capability::<Probe>("echo-next"),
+        Err(ResolveError::InterfaceVersion {
+            expected: 1,
+            found: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        library.capability::<Probe>("absent"),
+        Err(ResolveError::NotFound { .. })
+    ));
+    let next = library.capability::<ProbeV2>("echo-next").unwrap();
+    let handle = next.create(b"gain=3").unwrap();
+    let mut samples = [1.0f32, 2.0];
+    // SAFETY: a live handle; the samples outlive the call.
+    let status =
+        unsafe { (next.vtable().process)(handle, samples.as_mut_ptr(), 2, std::ptr::null_mut()) };
+    assert_eq!(status, Status::OK);
+    assert_eq!(samples, [3.0, 6.0]);
+    // SAFETY: destroyed once, on this thread.
+    unsafe { next.destroy(handle) }.unwrap();
+    let bad = next.create(b"volume=11").unwrap_err();
+    assert_eq!(bad.status, Status::INVALID_ARGUMENT);
+    assert!(bad.message.contains("gain="), "{bad}");
+    scratch.loader.close(library);
+}
+
+#[test]
+fn every_panic_comes_back_as_an_error_status() {
+    let mut scratch = Scratch::new("panic");
+    let library = scratch
+        .loader
+        .load(&fixtures().path("fixture-panicky"), None)
+        .unwrap();
+    // A panic makes the plugin's standard library register thread-local destructors on
+    // the panicking thread, so the panics happen on a thread that ends before the close.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let cap = library.capability::<Probe>("panicky").unwrap();
+            let err = cap.create(b"panic").unwrap_err();
+            assert!(err.is_panic(), "{err}");
+            assert!(err.message.contains("create panics"), "{err}");
+            let refused = cap.create(b"fail").unwrap_err();
+            assert_eq!(refused.status, Status::ERROR);
+
+            let handle = cap.create(b"").unwrap();
+            let mut storage = [0u8; 256];
+            let mut error = plugin_runtime::abi::ErrorBuf::new(&mut storage);
+            // SAFETY: a live handle, an empty sample slice and a valid error buffer.
+            let status =
+                unsafe { (cap.vtable().process)(handle, std::ptr::null_mut(), 0, &mut error) };
+            assert_eq!(status, Status::PANIC);
+            assert!(error.message(&storage).contains("process panics"));
+            // A function with no status returns its fallback instead of unwinding.
+            // SAFETY: a live handle.
+            assert_eq!(unsafe { (cap.vtable().tag)(handle) }, 0);
+            // SAFETY: destroyed once, on the thread that created it.
+            let err = unsafe { cap.destroy(handle) }.unwrap_err();
+            assert!(
+                err.is_panic() && err.message.contains("destroy panics"),
+                "{err}"
+            );
+        });
+    });
+
+    let shadow = library.shadow_path().to_owned();
+    assert_eq!(
+        scratch.loader.close(library).outcome,
+        CloseOutcome::Unmapped
+    );
+    assert!(!mapped(&shadow));
+}
+
+#[test]
+fn init_thread_is_joined_before_close() {
+    let mut scratch = Scratch::new("threaded");
+    let library = scratch
+        .loader
+        .load(&fixtures().path("fixture-threaded"), None)
+        .unwrap();
+    assert!(thread_names().iter().any(|n| n == "fixture-worker"));
+    let report = scratch.loader.close(library);
+    assert!(!thread_names().iter().any(|n| n == "fixture-worker"));
+    assert_eq!(report.outcome, CloseOutcome::Unmapped);
+}
+
+#[test]
+fn thread_local_destructor_keeps_the_library_mapped_and_the_report_says_so() {
+    let mut scratch = Scratch::new("tls");
+    let library = scratch
+        .loader
+        .load(&fixtures().path("fixture-tls"), None)
+        .unwrap();
+    let shadow = library.shadow_path().to_owned();
+    // SAFETY: the fixture exports `fixture_tls_touch` with exactly this type.
+    let touch: extern "C" fn() -> u64 = unsafe { library.raw_symbol("fixture_tls_touch") }.unwrap();
+
+    let (touched_tx, touched_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let toucher = std::thread::spawn(move || {
+        touched_tx.send(touch()).unwrap();
+        // Stay alive, holding the thread-local, until told to end.
+        let _ = release_rx.recv();
+    });
+    assert_eq!(touched_rx.recv().unwrap(), 1);
+
+    let report = scratch.loader.close(library);
+    assert_eq!(report.outcome, CloseOutcome::StillMapped);
+    assert!(
+        mapped(&shadow),
+        "reported still mapped, but /proc/self/maps disagrees"
+    );
+
+    release_tx.send(()).unwrap();
+    toucher.join().unwrap();
+    // glibc does not unmap it when the destructor runs at thread exit, but the next
+    // `dlclose` in the process collects it; `code_mapped` lets the runtime see that.
+    assert!(mapped(&shadow));
+    assert!(plugin_runtime::loader::code_mapped(&shadow).unwrap());
+    let other = scratch
+        .loader
+        .load(&fixtures().path("fixture-echo-v1"), None)
+        .unwrap();
+    scratch.loader.close(other);
+    assert!(!mapped(&shadow));
+    assert!(!plugin_runtime::loader::code_mapped(&shadow).unwrap());
+}
+
+#[test]
+fn the_benchmark_symbol_is_the_vtable_function() {
+    let mut scratch = Scratch::new("symbol");
+    let library = scratch
+        .loader
+        .load(&fixtures().path("fixture-echo-v1"), None)
+        .unwrap();
+    // SAFETY: the fixture exports a static of exactly this type.
+    let raw: *const AccumulateFn =
+        unsafe { library.raw_symbol("fixture_echo_accumulate") }.unwrap();
+    let cap = library.capability::<Probe>("echo").unwrap();
+    // SAFETY: the symbol is a static holding a function pointer, valid while loaded.
+    let raw = unsafe { *raw };
+    assert_eq!(raw as usize, cap.vtable().accumulate as usize);
+    let handle: InstanceHandle = cap.create(b"").unwrap();
+    // SAFETY: a live handle used on this thread.
+    unsafe {
+        assert_eq!(raw(handle, 2), 2);
+        assert_eq!((cap.vtable().accumulate)(handle, 3), 5);
+        cap.destroy(handle).unwrap();
+    }
+    scratch.loader.close(library);
+}
