@@ -280,3 +280,192 @@ fn missing(kind: String, type_id: String, function: &'static str) -> LoadError {
     }
     .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{ErrorBuf, InstanceHandle, Status};
+
+    unsafe extern "C" fn create(_: BytesRef, _: *mut InstanceHandle, _: *mut ErrorBuf) -> Status {
+        Status::UNSUPPORTED
+    }
+
+    unsafe extern "C" fn destroy(_: InstanceHandle, _: *mut ErrorBuf) -> Status {
+        Status::UNSUPPORTED
+    }
+
+    static VTABLE: u64 = 0;
+
+    fn capability(kind: &'static str, type_id: &'static str) -> CapabilityDescriptor {
+        CapabilityDescriptor {
+            kind: StrRef::new(kind),
+            type_id: StrRef::new(type_id),
+            interface_version: 3,
+            display_name: StrRef::new("d"),
+            default_config: BytesRef::new(b"cfg"),
+            vtable: (&VTABLE as *const u64).cast(),
+            create: Some(create),
+            destroy: Some(destroy),
+        }
+    }
+
+    fn module(capabilities: &[CapabilityDescriptor]) -> ModuleDescriptor {
+        ModuleDescriptor {
+            header: ModuleHeader {
+                magic: MODULE_MAGIC,
+                abi_major: ABI_VERSION_MAJOR,
+                abi_minor: 7,
+                descriptor_size: size_of::<ModuleDescriptor>() as u32,
+                capability_size: size_of::<CapabilityDescriptor>() as u32,
+            },
+            plugin_id: StrRef::new("test.module"),
+            plugin_version: StrRef::new("9.9"),
+            display_name: StrRef::new("Test"),
+            capabilities: capabilities.as_ptr(),
+            capability_count: capabilities.len(),
+            init: None,
+            deinit: None,
+        }
+    }
+
+    fn check(m: &ModuleDescriptor) -> Result<ValidatedModule, LoadError> {
+        // SAFETY: `m` is a live descriptor whose pointers reach live data in this test.
+        unsafe { validate(m, None) }
+    }
+
+    #[test]
+    fn a_good_descriptor_is_copied_whole() {
+        let caps = [capability("dsp", "a"), capability("dsp", "b")];
+        let v = check(&module(&caps)).unwrap();
+        assert_eq!(v.info.plugin_id, "test.module");
+        assert_eq!(v.info.abi_minor, 7);
+        assert_eq!(v.info.capabilities.len(), 2);
+        assert_eq!(v.info.capabilities[1].type_id, "b");
+        assert_eq!(v.info.capabilities[1].default_config, b"cfg");
+        assert_eq!(v.info.capabilities[1].interface_version, 3);
+    }
+
+    #[test]
+    fn a_newer_and_larger_capability_stride_is_read_by_its_prefix() {
+        #[repr(C)]
+        struct Wider {
+            cap: CapabilityDescriptor,
+            appended: u64,
+        }
+        let caps = [
+            Wider {
+                cap: capability("dsp", "a"),
+                appended: 1,
+            },
+            Wider {
+                cap: capability("dsp", "b"),
+                appended: 2,
+            },
+        ];
+        let mut m = module(&[]);
+        m.header.capability_size = size_of::<Wider>() as u32;
+        m.capabilities = caps.as_ptr().cast();
+        m.capability_count = 2;
+        let v = check(&m).unwrap();
+        assert_eq!(v.info.capabilities[1].type_id, "b");
+    }
+
+    #[test]
+    fn each_defect_has_its_own_error() {
+        let caps = [capability("dsp", "a")];
+        let mut m = module(&caps);
+        m.header.magic = 7;
+        assert!(matches!(check(&m), Err(LoadError::Magic { found: 7 })));
+
+        let mut m = module(&caps);
+        m.header.abi_major = 9;
+        assert!(matches!(
+            check(&m),
+            Err(LoadError::AbiVersion { found: 9, .. })
+        ));
+
+        let mut m = module(&caps);
+        m.header.descriptor_size = 8;
+        assert!(matches!(
+            check(&m),
+            Err(LoadError::Descriptor(DescriptorError::TooSmall { .. }))
+        ));
+
+        let mut m = module(&caps);
+        m.header.capability_size = 8;
+        assert!(matches!(
+            check(&m),
+            Err(LoadError::Descriptor(
+                DescriptorError::CapabilityTooSmall { .. }
+            ))
+        ));
+
+        let mut m = module(&caps);
+        m.plugin_id = StrRef::EMPTY;
+        assert!(matches!(
+            check(&m),
+            Err(LoadError::Descriptor(DescriptorError::Empty { .. }))
+        ));
+
+        let mut m = module(&caps);
+        m.plugin_version = StrRef {
+            ptr: std::ptr::null(),
+            len: 3,
+        };
+        assert!(matches!(
+            check(&m),
+            Err(LoadError::Descriptor(DescriptorError::NullPointer { ref field })) if field == "plugin_version"
+        ));
+
+        let mut m = module(&caps);
+        m.capabilities = std::ptr::null();
+        assert!(matches!(
+            check(&m),
+            Err(LoadError::Descriptor(DescriptorError::NullPointer { .. }))
+        ));
+
+        let mut m = module(&caps);
+        m.capability_count = MAX_CAPABILITIES + 1;
+        assert!(matches!(
+            check(&m),
+            Err(LoadError::Descriptor(DescriptorError::TooLarge { .. }))
+        ));
+
+        let no_create = [CapabilityDescriptor {
+            create: None,
+            ..capability("dsp", "a")
+        }];
+        assert!(matches!(
+            check(&module(&no_create)),
+            Err(LoadError::Descriptor(DescriptorError::MissingFunction {
+                function: "create",
+                ..
+            }))
+        ));
+        let no_destroy = [CapabilityDescriptor {
+            destroy: None,
+            ..capability("dsp", "a")
+        }];
+        assert!(matches!(
+            check(&module(&no_destroy)),
+            Err(LoadError::Descriptor(DescriptorError::MissingFunction {
+                function: "destroy",
+                ..
+            }))
+        ));
+        let empty_kind = [capability("", "a")];
+        assert!(matches!(
+            check(&module(&empty_kind)),
+            Err(LoadError::Descriptor(DescriptorError::Empty { .. }))
+        ));
+        // The same type id under two kinds is two capabilities, not a duplicate.
+        let two_kinds = [capability("dsp", "a"), capability("decoder", "a")];
+        assert!(check(&module(&two_kinds)).is_ok());
+
+        assert!(matches!(
+            // SAFETY: a null descriptor is never dereferenced.
+            unsafe { validate(std::ptr::null(), None) },
+            Err(LoadError::Magic { found: 0 })
+        ));
+    }
+}
