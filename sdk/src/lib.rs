@@ -10,27 +10,72 @@
 //!
 //! # Examples
 //!
-//! ```ignore
-//! use plugin_runtime_sdk::{export_module, CapabilityImpl, PluginError};
+//! An interface (normally in a crate shared by host and plugins) and a plugin offering
+//! it:
 //!
-//! struct Doubler;
+//! ```
+//! use plugin_runtime_sdk::abi::{Capability, InstanceHandle};
+//! use plugin_runtime_sdk::{CapabilityImpl, PluginError, export_module, with_instance_or};
 //!
-//! impl CapabilityImpl for Doubler {
-//!     type Interface = my_interfaces::Dsp;
-//!     const TYPE_ID: &'static str = "doubler";
-//!     const DISPLAY_NAME: &'static str = "Doubler";
-//!     const VTABLE: &'static my_interfaces::DspVTable = &my_interfaces::dsp_vtable::<Self>();
-//!     fn create(_config: &[u8]) -> Result<Self, PluginError> {
-//!         Ok(Doubler)
+//! // The interface: kind "counter", version 1, one function.
+//! pub struct Counter;
+//! #[repr(C)]
+//! pub struct CounterVTable {
+//!     pub next: unsafe extern "C" fn(InstanceHandle) -> u64,
+//! }
+//! // SAFETY: every "counter" v1 capability exports a `CounterVTable`.
+//! unsafe impl Capability for Counter {
+//!     const KIND: &'static str = "counter";
+//!     const INTERFACE_VERSION: u32 = 1;
+//!     type VTable = CounterVTable;
+//! }
+//! pub trait CounterImpl: CapabilityImpl {
+//!     fn next(&mut self) -> u64;
+//! }
+//! pub const fn counter_vtable<T: CounterImpl>() -> CounterVTable {
+//!     unsafe extern "C" fn next<T: CounterImpl>(handle: InstanceHandle) -> u64 {
+//!         // SAFETY: the host passes a live handle of this capability.
+//!         unsafe { with_instance_or::<T, _>(handle, 0, |t| t.next()) }
+//!     }
+//!     CounterVTable { next: next::<T> }
+//! }
+//!
+//! // The plugin: safe Rust only.
+//! struct Steps {
+//!     at: u64,
+//!     step: u64,
+//! }
+//!
+//! impl CapabilityImpl for Steps {
+//!     type Interface = Counter;
+//!     const TYPE_ID: &'static str = "steps";
+//!     const DISPLAY_NAME: &'static str = "Counts in steps";
+//!     const DEFAULT_CONFIG: &'static [u8] = b"1";
+//!     const VTABLE: &'static CounterVTable = &counter_vtable::<Self>();
+//!
+//!     fn create(config: &[u8]) -> Result<Self, PluginError> {
+//!         let step = std::str::from_utf8(config)
+//!             .ok()
+//!             .and_then(|s| s.parse().ok())
+//!             .ok_or_else(|| PluginError::invalid_argument("the step must be a number"))?;
+//!         Ok(Steps { at: 0, step })
+//!     }
+//! }
+//!
+//! impl CounterImpl for Steps {
+//!     fn next(&mut self) -> u64 {
+//!         self.at += self.step;
+//!         self.at
 //!     }
 //! }
 //!
 //! export_module! {
-//!     id: "example.doubler",
+//!     id: "example.steps",
 //!     version: "1.0.0",
-//!     name: "Doubler",
-//!     capabilities: [Doubler],
+//!     name: "Steps",
+//!     capabilities: [Steps],
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! # Rules for plugin authors
@@ -352,16 +397,7 @@ pub mod __private {
 /// Invoke it once per `cdylib`. `init` and `deinit` are optional
 /// `fn() -> Result<(), PluginError>`; `deinit` must join every thread the plugin started.
 ///
-/// ```ignore
-/// plugin_runtime_sdk::export_module! {
-///     id: "example.gain",
-///     version: "1.2.0",
-///     name: "Gain",
-///     capabilities: [Gain, Mute],
-///     init: start_worker,
-///     deinit: stop_worker,
-/// }
-/// ```
+/// The [crate documentation](crate#examples) has a complete plugin.
 #[macro_export]
 macro_rules! export_module {
     (
