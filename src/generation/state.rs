@@ -153,7 +153,6 @@ impl Stage {
         }
     }
 }
-}
 
 impl Closing {
     /// What the caller's close did: the library left the process, or it stays.
