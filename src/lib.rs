@@ -18,6 +18,8 @@
 #![warn(rust_2018_idioms)]
 
 pub mod abi;
+pub mod generation;
 pub mod loader;
+pub mod owner;
 
 pub use abi::Capability;

@@ -1,0 +1,148 @@
+//! The drain rule: an active generation stops serving, the owners holding it are told,
+//! and a drain that outlives its deadline is reported (with backoff), never forced.
+
+use std::time::{Duration, Instant};
+
+use super::effect::{Effect, Event, Notice, StalledGeneration};
+use super::keys::GenerationKey;
+use super::lifecycle::{CoreConfig, Lifecycle};
+use super::state::{Active, DrainReason, Draining, Stage};
+use crate::owner::OwnerKey;
+
+impl Active {
+    /// Stops serving: the generation drains from `now`, first reported stalled at
+    /// `now + drain_timeout`.
+    pub(crate) fn drain(
+        self,
+        now: Instant,
+        reason: DrainReason,
+        successor: Option<GenerationKey>,
+        config: &CoreConfig,
+    ) -> Draining {
+        Draining {
+            since: now,
+            reason,
+            successor,
+            deadline: now + config.drain_timeout,
+            stalls: 0,
+        }
+    }
+}
+
+impl Draining {
+    /// Records one stalled-drain report made at `now` and schedules the next one.
+    pub(crate) fn stalled(&mut self, now: Instant, config: &CoreConfig) {
+        self.stalls += 1;
+        self.deadline = now + stall_interval(config, self.stalls);
+    }
+}
+
+/// The wait after the `stalls`-th report: the drain timeout doubled per report, capped.
+pub(crate) fn stall_interval(config: &CoreConfig, stalls: u32) -> Duration {
+    let factor = 1u32.checked_shl(stalls.min(31)).unwrap_or(u32::MAX);
+    config
+        .drain_timeout
+        .checked_mul(factor)
+        .map_or(config.max_stall_interval, |d| d.min(config.max_stall_interval))
+}
+
+impl Lifecycle {
+    /// Moves an active generation to draining: it serves nothing new from now on. Tells
+    /// the owners holding something of it and the plugin's subscribers, then collects it
+    /// at once if nothing holds it.
+    ///
+    /// A generation that is not active is left as it is.
+    pub(crate) fn begin_drain(
+        &mut self,
+        now: Instant,
+        key: GenerationKey,
+        reason: DrainReason,
+        successor: Option<GenerationKey>,
+    ) {
+        let Some(record) = self.generations.get_mut(key) else {
+            return;
+        };
+        if !matches!(record.stage, Stage::Active(_)) {
+            return;
+        }
+        // A placeholder for the moment the active state is moved out; overwritten below.
+        let Stage::Active(active) =
+            std::mem::replace(&mut record.stage, Stage::Active(Active { since: now }))
+        else {
+            unreachable!("matched Active just above");
+        };
+        record.stage = Stage::Draining(active.drain(now, reason, successor, &self.config));
+        let plugin_id = record.plugin_id.clone();
+        let mut told: Vec<OwnerKey> = record.holders.iter().filter_map(|(o, _)| o).collect();
+        for (owner, record) in &self.owners {
+            if record.subscribes_to(&plugin_id) && !told.contains(&owner) {
+                told.push(owner);
+            }
+        }
+        self.effects.push_back(Effect::Event(Event::Draining {
+            plugin_id: plugin_id.clone(),
+            generation: key,
+            reason,
+        }));
+        for owner in told {
+            self.effects.push_back(Effect::Notify {
+                owner,
+                notice: Notice {
+                    plugin_id: plugin_id.clone(),
+                    old: key,
+                    new: successor,
+                    reason,
+                },
+            });
+        }
+        self.try_collect(now, key);
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called: the earliest
+    /// stalled-drain report or shutdown deadline, or `None` if nothing waits.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let drains = self
+            .generations
+            .values()
+            .filter_map(|record| match &record.stage {
+                Stage::Draining(draining) => Some(draining.deadline),
+                _ => None,
+            });
+        drains.chain(self.shutdown.deadline()).min()
+    }
+
+    /// Lets time pass: reports every draining generation whose deadline is due as
+    /// stalled (naming who holds it), and completes a shutdown whose deadline passed.
+    /// Never closes anything.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<GenerationKey> = self
+            .generations
+            .iter()
+            .filter_map(|(key, record)| match &record.stage {
+                Stage::Draining(draining) if draining.deadline <= now => Some(key),
+                _ => None,
+            })
+            .collect();
+        for key in due {
+            let Some(record) = self.generations.get_mut(key) else {
+                continue;
+            };
+            let Stage::Draining(draining) = &mut record.stage else {
+                continue;
+            };
+            draining.stalled(now, &self.config);
+            let (since, report) = (draining.since, draining.stalls);
+            let stalled = StalledGeneration {
+                generation: key,
+                plugin_id: record.plugin_id.clone(),
+                holders: self.holder_reports(&self.generations[key].holders),
+            };
+            self.effects.push_back(Effect::Event(Event::DrainStalled {
+                stalled,
+                since,
+                report,
+            }));
+        }
+        self.shutdown_timeout(now);
+    }
+}

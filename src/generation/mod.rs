@@ -1,0 +1,52 @@
+//! The generation core: the single source of truth for every plugin's lifecycle.
+//!
+//! [`Lifecycle`] is a plain state machine (sans-IO): it owns every arena (plugins,
+//! generations, pending loads, owners, tickets, instance records, in-flight pins) and
+//! never opens a library, reads a clock, spawns a thread or touches a channel. Time comes
+//! in as `now`; what must happen outside comes out as [`Effect`]s that the caller drains.
+//!
+//! # States
+//!
+//! A generation is one load of one plugin's library. It is **active** (serves new
+//! tickets and pins), **draining** (kept only for what still holds it), **closing** (a
+//! [`CloseToken`] was handed out and the caller is closing the library), then **closed**
+//! (the OS unmapped it) or **pinned by the loader** (closed by us, still mapped by the
+//! OS, or deliberately kept loaded). The states are distinct types; only a draining
+//! generation with no instance, ticket or pin can produce the [`CloseToken`] the caller
+//! needs to close it, and there is no other path to a close.
+//!
+//! # Files
+//!
+//! * `holders.rs`: how many instances, tickets and pins each owner holds of a generation.
+//! * `pins.rs`: in-flight pins taken and released around module-level calls.
+//! * `drain.rs`: the drain rule (active to draining, notices, stalled-drain deadlines).
+//! * `collect.rs`: the collect rule and the [`CloseToken`].
+//! * `lifecycle.rs`: the commands, loads, closes and queries.
+#![forbid(unsafe_code)]
+
+mod collect;
+mod drain;
+mod effect;
+mod error;
+mod holders;
+mod keys;
+mod lifecycle;
+mod pins;
+mod shutdown;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use collect::CloseToken;
+pub use effect::{
+    Command, CommandError, Effect, Event, GenerationSnapshot, HolderReport, LoadFailure,
+    Notice, Outcome, PluginSnapshot, RequestId, Snapshot, StalledGeneration,
+};
+pub use error::{
+    CleanupError, ClosedError, LoadFinishedError, NotFoundError, PinError, UnpinError,
+};
+pub use holders::{Hold, HoldCounts};
+pub use keys::{GenerationKey, LoadKey, PinKey};
+pub use lifecycle::{CoreConfig, GenerationView, Lifecycle};
+pub use state::{DrainReason, GenerationState, PinnedReason};

@@ -1,0 +1,30 @@
+//! Owners and what they hold: tickets (phase one of creating an instance) and instance
+//! records.
+//!
+//! An owner is a named role bound to one thread. Every ticket and instance record names
+//! its owner and its generation by key; the generation counts them per owner, so the
+//! core never needs a global reverse-lookup table. The operations are methods of
+//! [`Lifecycle`](crate::generation::Lifecycle), which owns every arena.
+#![forbid(unsafe_code)]
+
+mod error;
+mod records;
+mod tickets;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{OwnerError, ReleaseError, ReserveError, TicketError};
+pub use records::{INSTANCE_RECORD_SIZE, InstanceView, OwnerReleased, Subscription, Ticket};
+pub(crate) use records::{InstanceRecord, OwnerRecord, TicketRecord};
+
+slotmap::new_key_type! {
+    /// A generational key to one registered owner.
+    pub struct OwnerKey;
+
+    /// A generational key to one reserved ticket.
+    pub struct TicketKey;
+
+    /// A generational key to one instance record.
+    pub struct InstanceKey;
+}
