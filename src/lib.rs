@@ -21,5 +21,7 @@ pub mod abi;
 pub mod generation;
 pub mod loader;
 pub mod owner;
+pub mod runtime;
 
 pub use abi::Capability;
+pub use runtime::{Instance, Owner, Runtime, RuntimeConfig, RuntimeHandle};

@@ -395,6 +395,17 @@ impl<'lib, C: Capability> ResolvedCapability<'lib, C> {
         // SAFETY: the caller promises `handle` is live and destroyed once.
         call_with_error(|error| unsafe { (self.raw.destroy)(handle, error) })
     }
+
+    /// The vtable as a raw pointer, for instances that outlive this borrow under a
+    /// generation pin.
+    pub(crate) fn raw_vtable(&self) -> *const C::VTable {
+        self.raw.vtable.cast()
+    }
+
+    /// The `destroy` function, for the same instances.
+    pub(crate) fn raw_destroy(&self) -> crate::abi::DestroyFn {
+        self.raw.destroy
+    }
 }
 
 /// Runs a module's `init` or `deinit` on a thread that ends when the call returns.

@@ -188,3 +188,47 @@ impl ProbeImpl for EchoNext {
         self.0.accumulate(x)
     }
 }
+
+/// Safe calls on a host-side [`Probe`] instance: what an interface crate gives host code
+/// so that it never writes `unsafe` to call a plugin.
+pub trait ProbeCalls {
+    /// Which build of the plugin answers (0 if it panicked).
+    fn tag(&mut self) -> u32;
+    /// Scales samples in place.
+    ///
+    /// # Errors
+    ///
+    /// The status the plugin returned.
+    fn process(&mut self, samples: &mut [f32]) -> Result<(), Status>;
+    /// Adds to the running total and returns it.
+    fn accumulate(&mut self, x: u64) -> u64;
+}
+
+impl ProbeCalls for plugin_runtime::Instance<Probe> {
+    #[inline]
+    fn tag(&mut self) -> u32 {
+        // SAFETY: a live instance of a `Probe` capability, on its owner's thread (the
+        // instance is `!Send`), and `&mut self` rules out reentrant calls.
+        unsafe { (self.vtable().tag)(self.handle()) }
+    }
+
+    #[inline]
+    fn process(&mut self, samples: &mut [f32]) -> Result<(), Status> {
+        // SAFETY: as for `tag`; the samples are valid and writable for the call.
+        let status = unsafe {
+            (self.vtable().process)(
+                self.handle(),
+                samples.as_mut_ptr(),
+                samples.len(),
+                std::ptr::null_mut(),
+            )
+        };
+        if status.is_ok() { Ok(()) } else { Err(status) }
+    }
+
+    #[inline]
+    fn accumulate(&mut self, x: u64) -> u64 {
+        // SAFETY: as for `tag`.
+        unsafe { (self.vtable().accumulate)(self.handle(), x) }
+    }
+}

@@ -1,0 +1,201 @@
+//! Starting the runtime, and the handle every thread uses to talk to it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+
+use crate::generation::{
+    Command, GenerationKey, GenerationState, NotFoundError, Outcome, RequestId,
+};
+use crate::loader::LibraryLoader;
+use crate::owner::OwnerKey;
+
+use super::actor::Actor;
+use super::config::RuntimeConfig;
+use super::error::{PinRequestError, RequestError, StartError};
+use super::owner::Owner;
+use super::pin::ModulePin;
+use super::protocol::{Release, Request};
+
+/// Starts runtimes. See the [module documentation](super) for the threads it runs.
+#[derive(Debug)]
+pub struct Runtime;
+
+impl Runtime {
+    /// Creates the loader (and its shadow directory), spawns the loader and actor
+    /// threads, and returns the handle.
+    ///
+    /// The actor runs until every handle, owner, instance and pin is gone; then it drains
+    /// and closes what is left and stops. An explicit
+    /// [`Command::Shutdown`] drains everything earlier but keeps the actor collecting
+    /// what owners release afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`] if the shadow directory or a thread cannot be created.
+    pub fn start(config: RuntimeConfig) -> Result<RuntimeHandle, StartError> {
+        let loader = LibraryLoader::new(config.loader.clone())?;
+        let (requests_tx, requests_rx) = crossbeam_channel::bounded(config.queue_capacity);
+        let (releases_tx, releases_rx) = crossbeam_channel::unbounded();
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            requests: requests_tx,
+            releases: releases_tx,
+            next_request: AtomicU64::new(1),
+            poisoned: Arc::clone(&poisoned),
+            send_timeout: config.send_timeout,
+        });
+        // The actor gets the flag only: a sender in its hands would keep its own queues
+        // open and it would never see the last handle go.
+        Actor::spawn(config.core, loader, requests_rx, releases_rx, poisoned)?;
+        Ok(RuntimeHandle { shared })
+    }
+}
+
+/// A handle to a running runtime: `Clone + Send + Sync`, cheap to clone.
+///
+/// Commands sent through it complete with [`call`](Self::call); instances are made
+/// through an [`Owner`] registered on the thread that will own them.
+#[derive(Debug, Clone)]
+pub struct RuntimeHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What every handle, owner, instance and pin of one runtime shares. Touched only on the
+/// control plane.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    requests: Sender<Request>,
+    pub(crate) releases: Sender<Release>,
+    next_request: AtomicU64,
+    poisoned: Arc<AtomicBool>,
+    send_timeout: Duration,
+}
+
+impl Shared {
+    pub(crate) fn next_request_id(&self) -> RequestId {
+        RequestId(self.next_request.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Why a channel to the actor is closed.
+    pub(crate) fn gone(&self) -> RequestError {
+        if self.poisoned.load(Ordering::SeqCst) {
+            RequestError::Poisoned
+        } else {
+            RequestError::Stopped
+        }
+    }
+
+    /// Queues a request, waiting up to the send timeout for room.
+    pub(crate) fn send(&self, request: Request) -> Result<(), RequestError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(RequestError::Poisoned);
+        }
+        if self.send_timeout.is_zero() {
+            self.requests.try_send(request).map_err(|e| match e {
+                TrySendError::Full(_) => RequestError::QueueFull,
+                TrySendError::Disconnected(_) => self.gone(),
+            })
+        } else {
+            self.requests
+                .send_timeout(request, self.send_timeout)
+                .map_err(|e| match e {
+                    SendTimeoutError::Timeout(_) => RequestError::QueueFull,
+                    SendTimeoutError::Disconnected(_) => self.gone(),
+                })
+        }
+    }
+
+    /// Waits for the actor's answer on `reply`.
+    pub(crate) fn answer<T>(&self, reply: &Receiver<T>) -> Result<T, RequestError> {
+        // The actor answers every request at once (it never waits for a load), so only
+        // its death can keep an answer away.
+        reply.recv().map_err(|_| self.gone())
+    }
+
+    /// Sends a release. It cannot block; if the actor is gone, nothing is left to
+    /// release to, and no library will ever be closed, so dropping it is right.
+    pub(crate) fn release(&self, release: Release) {
+        let _ = self.releases.send(release);
+    }
+}
+
+impl RuntimeHandle {
+    /// Registers an owner on the calling thread: the returned [`Owner`] is bound to this
+    /// thread and cannot leave it.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError`] if the actor cannot be reached.
+    pub fn register_owner(&self, name: impl Into<String>) -> Result<Owner, RequestError> {
+        let name = name.into();
+        let (mailbox_tx, mailbox_rx) = crossbeam_channel::unbounded();
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        self.shared.send(Request::RegisterOwner {
+            name: name.clone(),
+            mailbox: mailbox_tx,
+            reply: reply_tx,
+        })?;
+        let key: OwnerKey = self.shared.answer(&reply_rx)?;
+        Ok(Owner::new(self.clone(), key, name, mailbox_rx))
+    }
+
+    /// Submits `command` and waits up to `timeout` for its outcome.
+    ///
+    /// This is for code that has no owner. If the wait times out, the outcome is
+    /// discarded when it comes (an owner's [`Owner::call`] keeps it instead).
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError::Timeout`] if no outcome came in time; the other variants if the
+    /// actor cannot be reached.
+    pub fn call(&self, command: Command, timeout: Duration) -> Result<Outcome, RequestError> {
+        let (waiter_tx, waiter_rx) = crossbeam_channel::bounded(1);
+        self.shared.send(Request::Submit {
+            request_id: self.shared.next_request_id(),
+            owner: None,
+            command,
+            waiter: Some(waiter_tx),
+        })?;
+        waiter_rx.recv_timeout(timeout).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => RequestError::Timeout,
+            crossbeam_channel::RecvTimeoutError::Disconnected => self.shared.gone(),
+        })
+    }
+
+    /// Pins the plugin's active generation for module-level calls from a thread without
+    /// an instance; the generation cannot close until the pin is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`PinRequestError::Pin`] if the plugin is unknown, disabled or inactive, or the
+    /// runtime shuts down; [`PinRequestError::Request`] if the actor cannot be reached.
+    pub fn pin(&self, plugin_id: &str) -> Result<ModulePin, PinRequestError> {
+        ModulePin::take(self, None, plugin_id)
+    }
+
+    /// The state of a generation, or a typed not-found once its record is gone.
+    ///
+    /// # Errors
+    ///
+    /// `Ok(Err(NotFoundError))` for a key of a removed generation;
+    /// [`RequestError`] if the actor cannot be reached.
+    pub fn generation_state(
+        &self,
+        generation: GenerationKey,
+    ) -> Result<Result<GenerationState, NotFoundError>, RequestError> {
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        self.shared.send(Request::GenerationState {
+            generation,
+            reply: reply_tx,
+        })?;
+        self.shared.answer(&reply_rx)
+    }
+
+    /// Whether the actor panicked (the runtime is poisoned).
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,44 @@
+//! The loaded libraries, by generation. The only way to take one out for closing is to
+//! show the core's `CloseToken` for it.
+
+use std::sync::Arc;
+
+use slotmap::SecondaryMap;
+
+use crate::generation::{CloseToken, GenerationKey};
+use crate::loader::LoadedLibrary;
+
+/// The actor's libraries. Tickets and pins get clones of the `Arc` only for the span of
+/// a `create` or a module-level call; the close takes the last one.
+#[derive(Debug, Default)]
+pub(crate) struct Libraries {
+    by_generation: SecondaryMap<GenerationKey, Arc<LoadedLibrary>>,
+}
+
+impl Libraries {
+    pub(crate) fn insert(&mut self, generation: GenerationKey, library: Arc<LoadedLibrary>) {
+        self.by_generation.insert(generation, library);
+    }
+
+    pub(crate) fn get(&self, generation: GenerationKey) -> Option<&Arc<LoadedLibrary>> {
+        self.by_generation.get(generation)
+    }
+
+    /// Takes the library the core decided to close.
+    pub(crate) fn take(&mut self, token: &CloseToken) -> Option<Arc<LoadedLibrary>> {
+        self.by_generation.remove(token.generation())
+    }
+
+    /// How many libraries are held.
+    pub(crate) fn len(&self) -> usize {
+        self.by_generation.len()
+    }
+
+    /// Gives up every library without closing it: after a panic in the actor nothing may
+    /// be unloaded, because the bookkeeping that proves a library unused is suspect.
+    pub(crate) fn leak(self) {
+        for (_, library) in self.by_generation {
+            std::mem::forget(library);
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Owners: named roles bound to one thread, with a mailbox.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::abi::Capability;
+use crate::generation::{Command, Notice, Outcome, RequestId};
+use crate::owner::{OwnerKey, Subscription};
+
+use super::error::{CreateError, PinRequestError, RequestError};
+use super::handle::RuntimeHandle;
+use super::instance::Instance;
+use super::pin::ModulePin;
+use super::protocol::{Release, Request, Reservation};
+
+/// What arrives in an owner's mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OwnerEvent {
+    /// A command this owner submitted finished.
+    CommandCompleted(CommandCompleted),
+    /// A generation this owner holds something of (or subscribed to) started draining:
+    /// recreate from `notice.new` at the next safe point and drop what you hold of
+    /// `notice.old`.
+    Draining(Notice),
+}
+
+/// The one outcome of one submitted command, delivered to the owner that submitted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandCompleted {
+    /// The id [`Owner::submit`] returned.
+    pub request_id: RequestId,
+    /// The owner that submitted the command.
+    pub owner: OwnerKey,
+    /// What the command did.
+    pub outcome: Outcome,
+}
+
+/// A named role bound to one thread: it creates [`Instance`]s, submits commands and
+/// receives what concerns it in its mailbox.
+///
+/// `!Send` and `!Sync`: it stays on the thread that registered it. When it and every
+/// instance it created are dropped (at the latest when its thread ends or unwinds), the
+/// runtime releases whatever the owner still held.
+#[derive(Debug)]
+pub struct Owner {
+    runtime: RuntimeHandle,
+    binding: Rc<OwnerBinding>,
+    mailbox: Receiver<OwnerEvent>,
+    /// Events received while [`call`](Self::call) waited for its own outcome.
+    held_back: RefCell<VecDeque<OwnerEvent>>,
+}
+
+static_assertions::assert_not_impl_any!(Owner: Send, Sync);
+
+/// What an owner and all its instances share; its drop unregisters the owner.
+#[derive(Debug)]
+pub(crate) struct OwnerBinding {
+    pub(crate) key: OwnerKey,
+    pub(crate) name: String,
+    pub(crate) thread: ThreadId,
+    pub(crate) runtime: RuntimeHandle,
+    /// `Rc` already makes this `!Send`; the marker says so where it matters.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl OwnerBinding {
+    /// Whether the calling thread is the owner's.
+    pub(crate) fn on_owner_thread(&self) -> bool {
+        std::thread::current().id() == self.thread
+    }
+}
+
+impl Drop for OwnerBinding {
+    fn drop(&mut self) {
+        self.runtime
+            .shared
+            .release(Release::UnregisterOwner { owner: self.key });
+    }
+}
+
+impl Owner {
+    pub(crate) fn new(
+        runtime: RuntimeHandle,
+        key: OwnerKey,
+        name: String,
+        mailbox: Receiver<OwnerEvent>,
+    ) -> Self {
+        let binding = Rc::new(OwnerBinding {
+            key,
+            name,
+            thread: std::thread::current().id(),
+            runtime: runtime.clone(),
+            _not_send: PhantomData,
+        });
+        Self {
+            runtime,
+            binding,
+            mailbox,
+            held_back: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// The owner's key.
+    pub fn key(&self) -> OwnerKey {
+        self.binding.key
+    }
+
+    /// The owner's name, such as `audio.decode`.
+    pub fn name(&self) -> &str {
+        &self.binding.name
+    }
+
+    /// Creates an instance of capability `C` with this type id from the plugin's active
+    /// generation, on this thread.
+    ///
+    /// Two-phase: the actor reserves a ticket (pinning the generation), then the
+    /// plugin's `create` runs here with `config` (empty bytes ask for the plugin's
+    /// default), then the actor records the instance.
+    ///
+    /// # Errors
+    ///
+    /// [`CreateError`]; in every case the ticket is released and nothing stays pinned.
+    pub fn create<C: Capability>(
+        &self,
+        plugin_id: &str,
+        type_id: &str,
+        config: &[u8],
+    ) -> Result<Instance<C>, CreateError> {
+        if !self.binding.on_owner_thread() {
+            return Err(CreateError::WrongThread);
+        }
+        let shared = &self.runtime.shared;
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        shared.send(Request::Reserve {
+            owner: self.binding.key,
+            plugin_id: plugin_id.to_owned(),
+            kind: C::KIND,
+            type_id: type_id.to_owned(),
+            interface_version: C::INTERFACE_VERSION,
+            reply: reply_tx,
+        })?;
+        let Reservation { ticket, library } = shared.answer(&reply_rx)??;
+
+        // Phase two, on this thread. The library `Arc` is dropped before the actor hears
+        // of the outcome, so the actor holds the only reference when it may close.
+        let created = match library.capability::<C>(type_id) {
+            Ok(capability) => capability
+                .create(config)
+                .map(|handle| (handle, capability.raw_vtable(), capability.raw_destroy()))
+                .map_err(CreateError::from),
+            Err(e) => Err(CreateError::from(e)),
+        };
+        drop(library);
+        let (handle, vtable, destroy) = match created {
+            Ok(parts) => parts,
+            Err(e) => {
+                shared.release(Release::TicketFailed { ticket: ticket.key });
+                return Err(e);
+            }
+        };
+
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        shared.release(Release::TicketCreated {
+            ticket: ticket.key,
+            reply: reply_tx,
+        });
+        let recorded = shared
+            .answer(&reply_rx)
+            .map_err(CreateError::from)
+            .and_then(|r| r.map_err(CreateError::from));
+        match recorded {
+            // SAFETY: `handle` was just made by this capability's `create` on this
+            // thread, `vtable` and `destroy` are that capability's, and the instance
+            // record `key` pins `ticket.generation` until the instance's drop releases it.
+            Ok(key) => Ok(unsafe {
+                Instance::new(
+                    Rc::clone(&self.binding),
+                    key,
+                    ticket.generation,
+                    handle,
+                    vtable,
+                    destroy,
+                )
+            }),
+            Err(e) => {
+                // The core did not record it (or the actor is gone). Destroying it is
+                // sound either way: its generation is still pinned by the ticket, or the
+                // actor that could close it no longer exists.
+                // SAFETY: made by this capability's `create` on this thread, destroyed once.
+                let _ = unsafe { Instance::<C>::destroy_raw(handle, destroy) };
+                Err(e)
+            }
+        }
+    }
+
+    /// Submits `command`; its outcome arrives in this owner's mailbox as
+    /// [`OwnerEvent::CommandCompleted`] with the returned id.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError`] if the command could not be queued.
+    pub fn submit(&self, command: Command) -> Result<RequestId, RequestError> {
+        let request_id = self.runtime.shared.next_request_id();
+        self.runtime.shared.send(Request::Submit {
+            request_id,
+            owner: Some(self.binding.key),
+            command,
+            waiter: None,
+        })?;
+        Ok(request_id)
+    }
+
+    /// Submits `command` and waits up to `timeout` for its outcome. Other events that
+    /// arrive meanwhile stay in the mailbox, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError::Timeout`] if the outcome did not come in time; it will still
+    /// arrive in the mailbox as [`OwnerEvent::CommandCompleted`].
+    pub fn call(&self, command: Command, timeout: Duration) -> Result<Outcome, RequestError> {
+        let request_id = self.submit(command)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.mailbox.recv_timeout(left) {
+                Ok(OwnerEvent::CommandCompleted(done)) if done.request_id == request_id => {
+                    return Ok(done.outcome);
+                }
+                Ok(other) => self.held_back.borrow_mut().push_back(other),
+                Err(RecvTimeoutError::Timeout) => return Err(RequestError::Timeout),
+                Err(RecvTimeoutError::Disconnected) => return Err(self.runtime.shared.gone()),
+            }
+        }
+    }
+
+    /// The next event in the mailbox, without waiting.
+    pub fn try_recv(&self) -> Option<OwnerEvent> {
+        if let Some(event) = self.held_back.borrow_mut().pop_front() {
+            return Some(event);
+        }
+        self.mailbox.try_recv().ok()
+    }
+
+    /// The next event in the mailbox, waiting up to `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<OwnerEvent> {
+        if let Some(event) = self.held_back.borrow_mut().pop_front() {
+            return Some(event);
+        }
+        self.mailbox.recv_timeout(timeout).ok()
+    }
+
+    /// Asks to be told about `subscription`'s lifecycle notices even where this owner
+    /// holds nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError`] if the actor cannot be reached.
+    pub fn subscribe(&self, subscription: Subscription) -> Result<(), RequestError> {
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        self.runtime.shared.send(Request::Subscribe {
+            owner: self.binding.key,
+            subscription,
+            reply: reply_tx,
+        })?;
+        self.runtime.shared.answer(&reply_rx).map(|_| ())
+    }
+
+    /// Pins the plugin's active generation on behalf of this owner, for module-level
+    /// calls; see [`RuntimeHandle::pin`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`RuntimeHandle::pin`].
+    pub fn pin(&self, plugin_id: &str) -> Result<ModulePin, PinRequestError> {
+        ModulePin::take(&self.runtime, Some(self.binding.key), plugin_id)
+    }
+
+    /// The runtime this owner belongs to.
+    pub fn runtime(&self) -> &RuntimeHandle {
+        &self.runtime
+    }
+}

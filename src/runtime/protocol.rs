@@ -1,0 +1,118 @@
+//! The messages between handles, owners, instances and the actor. Private: the public
+//! surface is the methods of `RuntimeHandle`, `Owner`, `Instance` and `ModulePin`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+
+use crate::generation::{
+    CloseToken, Command, GenerationKey, GenerationState, LoadKey, NotFoundError, Outcome, PinError,
+    PinKey, RequestId,
+};
+use crate::loader::{CloseReport, LoadError, LoadedLibrary};
+use crate::owner::{
+    InstanceKey, OwnerKey, ReserveError, Subscription, Ticket, TicketError, TicketKey,
+};
+
+use super::owner::OwnerEvent;
+
+/// What waits in the bounded request queue: everything that asks the actor for
+/// something new.
+pub(crate) enum Request {
+    /// A control-plane command. Its outcome goes to `waiter` if there is one, else to
+    /// the owner's mailbox.
+    Submit {
+        request_id: RequestId,
+        owner: Option<OwnerKey>,
+        command: Command,
+        waiter: Option<Sender<Outcome>>,
+    },
+    RegisterOwner {
+        name: String,
+        mailbox: Sender<OwnerEvent>,
+        reply: Sender<OwnerKey>,
+    },
+    Subscribe {
+        owner: OwnerKey,
+        subscription: Subscription,
+        reply: Sender<bool>,
+    },
+    Reserve {
+        owner: OwnerKey,
+        plugin_id: String,
+        kind: &'static str,
+        type_id: String,
+        interface_version: u32,
+        reply: Sender<Result<Reservation, ReserveError>>,
+    },
+    Pin {
+        owner: Option<OwnerKey>,
+        plugin_id: String,
+        reply: Sender<Result<PinGrant, PinError>>,
+    },
+    GenerationState {
+        generation: GenerationKey,
+        reply: Sender<Result<GenerationState, NotFoundError>>,
+    },
+}
+
+/// What goes on the unbounded release queue: the ends of things already counted. Each
+/// ticket, instance, pin and owner sends at most one of these, so the queue's length is
+/// bounded by what is alive; it is unbounded so that a drop never blocks or fails.
+pub(crate) enum Release {
+    TicketCreated {
+        ticket: TicketKey,
+        reply: Sender<Result<InstanceKey, TicketError>>,
+    },
+    TicketFailed {
+        ticket: TicketKey,
+    },
+    Instance {
+        instance: InstanceKey,
+    },
+    Unpin {
+        pin: PinKey,
+    },
+    UnregisterOwner {
+        owner: OwnerKey,
+    },
+}
+
+/// A reserved ticket and the library to create the instance from.
+pub(crate) struct Reservation {
+    pub(crate) ticket: Ticket,
+    pub(crate) library: Arc<LoadedLibrary>,
+}
+
+/// A granted in-flight pin and the library it keeps loaded.
+pub(crate) struct PinGrant {
+    pub(crate) pin: PinKey,
+    pub(crate) generation: GenerationKey,
+    pub(crate) library: Arc<LoadedLibrary>,
+}
+
+/// Work for the loader thread.
+pub(crate) enum LoaderJob {
+    Open {
+        load: LoadKey,
+        path: PathBuf,
+        expected_plugin_id: Option<String>,
+    },
+    Close {
+        token: CloseToken,
+        library: Arc<LoadedLibrary>,
+    },
+}
+
+/// What the loader thread did.
+pub(crate) enum LoaderDone {
+    Opened {
+        load: LoadKey,
+        result: Result<Arc<LoadedLibrary>, LoadError>,
+    },
+    Closed {
+        token: CloseToken,
+        report: CloseReport,
+    },
+}

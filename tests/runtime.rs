@@ -1,0 +1,417 @@
+//! The runtime (actor, owners, instances) over real libraries built from the fixtures.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fixture_api::build::fixtures;
+use fixture_api::{Probe, ProbeCalls, ProbeV2};
+use plugin_runtime::generation::{
+    Command, CoreConfig, GenerationKey, GenerationState, NotFoundError, Outcome, Snapshot,
+};
+use plugin_runtime::loader::LoaderConfig;
+use plugin_runtime::owner::ReserveError;
+use plugin_runtime::runtime::{CreateError, OwnerEvent};
+use plugin_runtime::{Owner, Runtime, RuntimeConfig, RuntimeHandle};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A runtime with its own shadow root and install directory.
+struct Setup {
+    root: PathBuf,
+    runtime: RuntimeHandle,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Self {
+        Self::with_core(tag, CoreConfig::default())
+    }
+
+    fn with_core(tag: &str, core: CoreConfig) -> Self {
+        let root = std::env::temp_dir().join(format!(
+            "plugin-runtime-runtime-test-{tag}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("installed")).unwrap();
+        let config = RuntimeConfig::default()
+            .with_loader(LoaderConfig::default().with_shadow_root(root.join("shadow")))
+            .with_core(core);
+        let runtime = Runtime::start(config).unwrap();
+        Self { root, runtime }
+    }
+
+    /// Installs `fixture` as `name` by copy-then-rename, as a package manager would.
+    fn install(&self, fixture: &str, name: &str) -> PathBuf {
+        let target = self.root.join("installed").join(name);
+        let staged = self.root.join("installed").join(format!("{name}.new"));
+        fs::copy(fixtures().path(fixture), &staged).unwrap();
+        fs::rename(&staged, &target).unwrap();
+        target
+    }
+
+    fn load(&self, path: &Path) -> GenerationKey {
+        match self.call(Command::Load {
+            path: path.to_owned(),
+            expected_plugin_id: None,
+        }) {
+            Outcome::Loaded { generation, .. } => generation,
+            other => panic!("load failed: {other:?}"),
+        }
+    }
+
+    fn call(&self, command: Command) -> Outcome {
+        self.runtime.call(command, WAIT).unwrap()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        match self.call(Command::Snapshot) {
+            Outcome::Snapshot(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The shadow copy a generation was loaded from, read through a module pin.
+    fn shadow_of(&self, plugin_id: &str) -> PathBuf {
+        let pin = self.runtime.pin(plugin_id).unwrap();
+        pin.library().shadow_path().to_owned()
+    }
+
+    /// Waits until the generation's record is gone (closed, unmapped and cleaned up).
+    fn wait_removed(&self, generation: GenerationKey) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.runtime.generation_state(generation).unwrap().is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!(
+            "generation still present: {:?}",
+            self.runtime.generation_state(generation)
+        );
+    }
+
+    fn state(&self, generation: GenerationKey) -> GenerationState {
+        self.runtime.generation_state(generation).unwrap().unwrap()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+fn code_mapped(path: &Path) -> bool {
+    plugin_runtime::loader::code_mapped(path).unwrap()
+}
+
+fn draining(state: &GenerationState) -> bool {
+    matches!(state, GenerationState::Draining { .. })
+}
+
+#[test]
+fn reload_with_a_live_instance_drains_then_closes_when_it_is_dropped() {
+    let setup = Setup::new("reload");
+    let installed = setup.install("fixture-echo-v1", "libecho.so");
+    let v1 = setup.load(&installed);
+    let v1_shadow = setup.shadow_of("fixture.echo");
+    let owner = setup.runtime.register_owner("audio.dsp").unwrap();
+    let mut old = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    assert_eq!(old.tag(), 1);
+    assert_eq!(old.generation(), v1);
+
+    setup.install("fixture-echo-v2", "libecho.so");
+    let outcome = owner
+        .call(
+            Command::Reload {
+                plugin_id: "fixture.echo".into(),
+            },
+            WAIT,
+        )
+        .unwrap();
+    let Outcome::Loaded {
+        generation: v2,
+        replaced: Some(replaced),
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(replaced, v1);
+
+    // The owner holds an instance of v1, so it is told, naming old and new.
+    match owner.recv_timeout(WAIT) {
+        Some(OwnerEvent::Draining(notice)) => {
+            assert_eq!((notice.old, notice.new), (v1, Some(v2)));
+            assert_eq!(notice.plugin_id, "fixture.echo");
+        }
+        other => panic!("expected a draining notice, got {other:?}"),
+    }
+
+    let mut new = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    assert_eq!(new.tag(), 2);
+    assert_eq!(
+        old.tag(),
+        1,
+        "the old instance keeps answering as version 1"
+    );
+    let mut samples = [1.0, 2.0];
+    old.process(&mut samples).unwrap();
+    new.process(&mut samples).unwrap();
+    assert_eq!(samples, [2.0, 4.0]);
+    assert!(draining(&setup.state(v1)));
+    assert!(code_mapped(&v1_shadow));
+
+    drop(old);
+    setup.wait_removed(v1);
+    assert!(!code_mapped(&v1_shadow), "v1 closed but still mapped");
+    assert_eq!(setup.state(v2), GenerationState::Active);
+    assert_eq!(new.accumulate(5), 5);
+}
+
+#[test]
+fn unload_and_disable_with_live_instances_drain_then_close_and_refuse_creation() {
+    let setup = Setup::new("unload");
+    let echo = setup.install("fixture-echo-v1", "libecho.so");
+    let threaded = setup.install("fixture-threaded", "libthreaded.so");
+    let echo_gen = setup.load(&echo);
+    let threaded_gen = setup.load(&threaded);
+    let owner = setup.runtime.register_owner("audio.decode").unwrap();
+    let echo_instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    let worker = owner
+        .create::<Probe>("fixture.threaded", "worker", b"")
+        .unwrap();
+
+    assert!(matches!(
+        setup.call(Command::Unload {
+            plugin_id: "fixture.echo".into()
+        }),
+        Outcome::Unloaded { .. }
+    ));
+    assert!(matches!(
+        setup.call(Command::SetEnabled {
+            plugin_id: "fixture.threaded".into(),
+            enabled: false,
+        }),
+        Outcome::Disabled { .. }
+    ));
+    assert!(draining(&setup.state(echo_gen)));
+    assert!(draining(&setup.state(threaded_gen)));
+
+    assert!(matches!(
+        owner.create::<Probe>("fixture.echo", "echo", b""),
+        Err(CreateError::Reserve(ReserveError::UnknownPlugin { .. }))
+    ));
+    assert!(matches!(
+        owner.create::<Probe>("fixture.threaded", "worker", b""),
+        Err(CreateError::Reserve(ReserveError::Disabled { .. }))
+    ));
+
+    drop(echo_instance);
+    drop(worker);
+    setup.wait_removed(echo_gen);
+    setup.wait_removed(threaded_gen);
+
+    // Enabling loads a new generation from the recorded path.
+    assert!(matches!(
+        setup.call(Command::SetEnabled {
+            plugin_id: "fixture.threaded".into(),
+            enabled: true,
+        }),
+        Outcome::Enabled { .. }
+    ));
+    let mut again = owner
+        .create::<Probe>("fixture.threaded", "worker", b"")
+        .unwrap();
+    assert_eq!(again.tag(), 1);
+}
+
+#[test]
+fn failed_and_panicking_creates_leave_no_ticket_or_pin() {
+    let setup = Setup::new("create");
+    let path = setup.install("fixture-panicky", "libpanicky.so");
+    let generation = setup.load(&path);
+    // The panics happen on a thread that ends, so the plugin's thread-locals do not
+    // keep the library mapped after the close below.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let owner = setup.runtime.register_owner("worker").unwrap();
+            match owner.create::<Probe>("fixture.panicky", "panicky", b"panic") {
+                Err(CreateError::Plugin(e)) => assert!(e.is_panic(), "{e}"),
+                other => panic!("{other:?}"),
+            }
+            match owner.create::<Probe>("fixture.panicky", "panicky", b"fail") {
+                Err(CreateError::Plugin(e)) => assert!(!e.is_panic(), "{e}"),
+                other => panic!("{other:?}"),
+            }
+            assert!(matches!(
+                owner.create::<ProbeV2>("fixture.panicky", "panicky", b""),
+                Err(CreateError::Reserve(ReserveError::InterfaceVersion { .. }))
+            ));
+            assert!(matches!(
+                owner.create::<Probe>("fixture.panicky", "absent", b""),
+                Err(CreateError::Reserve(ReserveError::NoCapability { .. }))
+            ));
+        });
+    });
+    let snapshot = setup.snapshot();
+    assert_eq!(
+        (snapshot.tickets, snapshot.pins, snapshot.instances),
+        (0, 0, 0)
+    );
+    // Nothing holds it, so unloading collects and closes it at once.
+    setup.call(Command::Unload {
+        plugin_id: "fixture.panicky".into(),
+    });
+    setup.wait_removed(generation);
+}
+
+#[test]
+fn every_command_completes_exactly_once_in_its_submitters_mailbox() {
+    const OWNERS: usize = 4;
+    const COMMANDS: usize = 50;
+    let setup = Setup::new("mailboxes");
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    setup.load(&path);
+    let barrier = std::sync::Barrier::new(OWNERS);
+    std::thread::scope(|scope| {
+        for i in 0..OWNERS {
+            let runtime = setup.runtime.clone();
+            let barrier = &barrier;
+            scope.spawn(move || {
+                let owner = runtime.register_owner(format!("owner.{i}")).unwrap();
+                barrier.wait();
+                let mut submitted = Vec::new();
+                for n in 0..COMMANDS {
+                    let command = if n % 10 == 0 {
+                        Command::Reload {
+                            plugin_id: "fixture.echo".into(),
+                        }
+                    } else {
+                        Command::Snapshot
+                    };
+                    submitted.push(owner.submit(command).unwrap());
+                }
+                let mut received = Vec::new();
+                while received.len() < COMMANDS {
+                    match owner.recv_timeout(WAIT) {
+                        Some(OwnerEvent::CommandCompleted(done)) => {
+                            assert_eq!(done.owner, owner.key(), "delivered to the wrong owner");
+                            received.push(done.request_id);
+                        }
+                        Some(_) => {}
+                        None => panic!("owner {i} got {} of {COMMANDS}", received.len()),
+                    }
+                }
+                // Nothing extra arrives afterwards.
+                assert!(
+                    !matches!(
+                        owner.recv_timeout(Duration::from_millis(50)),
+                        Some(OwnerEvent::CommandCompleted(_))
+                    ),
+                    "a command completed twice"
+                );
+                received.sort();
+                submitted.sort();
+                assert_eq!(received, submitted);
+            });
+        }
+    });
+}
+
+#[test]
+fn stale_keys_resolve_to_typed_not_found() {
+    let setup = Setup::new("stale");
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    let v1 = setup.load(&path);
+    let v2 = setup.load(&path);
+    setup.wait_removed(v1);
+    assert!(matches!(
+        setup.runtime.generation_state(v1).unwrap(),
+        Err(NotFoundError::Generation(key)) if key == v1
+    ));
+    assert_eq!(setup.state(v2), GenerationState::Active);
+}
+
+#[test]
+fn shutdown_with_live_instances_reports_holders_and_unloads_nothing() {
+    let setup = Setup::with_core(
+        "shutdown",
+        CoreConfig {
+            drain_timeout: Duration::from_millis(50),
+            ..CoreConfig::default()
+        },
+    );
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    let generation = setup.load(&path);
+    let shadow = setup.shadow_of("fixture.echo");
+    let owner: Owner = setup.runtime.register_owner("audio.output_sink").unwrap();
+    let mut instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+
+    let outcome = setup.call(Command::Shutdown {
+        deadline: Instant::now() + Duration::from_millis(100),
+    });
+    let Outcome::ShutDown { stalled } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(stalled.len(), 1);
+    assert_eq!(stalled[0].generation, generation);
+    let holder = &stalled[0].holders[0];
+    assert_eq!(holder.owner_name.as_deref(), Some("audio.output_sink"));
+    assert_eq!(holder.holds.instances, 1);
+
+    assert!(code_mapped(&shadow), "shutdown unloaded a library in use");
+    assert_eq!(instance.accumulate(1), 1);
+    assert!(matches!(
+        owner.create::<Probe>("fixture.echo", "echo", b""),
+        Err(CreateError::Reserve(ReserveError::ShuttingDown))
+    ));
+
+    drop(instance);
+    setup.wait_removed(generation);
+    assert!(!code_mapped(&shadow));
+}
+
+#[test]
+fn an_owner_thread_that_panics_releases_what_it_held() {
+    let setup = Setup::new("panicking-owner");
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    let generation = setup.load(&path);
+    let runtime = setup.runtime.clone();
+    let result = std::thread::spawn(move || {
+        let owner = runtime.register_owner("doomed").unwrap();
+        let _instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+        let _pin = owner.pin("fixture.echo").unwrap();
+        panic!("the owner thread dies");
+    })
+    .join();
+    assert!(result.is_err());
+    setup.call(Command::Unload {
+        plugin_id: "fixture.echo".into(),
+    });
+    setup.wait_removed(generation);
+    let snapshot = setup.snapshot();
+    assert_eq!(
+        (snapshot.owners, snapshot.instances, snapshot.pins),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn a_module_pin_keeps_a_draining_generation_open() {
+    let setup = Setup::new("pin");
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    let generation = setup.load(&path);
+    let pin = setup.runtime.pin("fixture.echo").unwrap();
+    assert_eq!(pin.generation(), generation);
+    setup.call(Command::Unload {
+        plugin_id: "fixture.echo".into(),
+    });
+    assert!(draining(&setup.state(generation)));
+    let capability = pin.library().capability::<Probe>("echo").unwrap();
+    assert_eq!(capability.info().type_id, "echo");
+    drop(pin);
+    setup.wait_removed(generation);
+}
