@@ -43,7 +43,9 @@ pub(crate) fn stall_interval(config: &CoreConfig, stalls: u32) -> Duration {
     config
         .drain_timeout
         .checked_mul(factor)
-        .map_or(config.max_stall_interval, |d| d.min(config.max_stall_interval))
+        .map_or(config.max_stall_interval, |d| {
+            d.min(config.max_stall_interval)
+        })
 }
 
 impl Lifecycle {

@@ -8,8 +8,8 @@ use slotmap::SlotMap;
 
 use super::collect::CloseToken;
 use super::effect::{
-    Command, CommandError, Effect, Event, GenerationSnapshot, HolderReport, LoadFailure,
-    Outcome, PluginSnapshot, RequestId, Snapshot,
+    Command, CommandError, Effect, Event, GenerationSnapshot, HolderReport, LoadFailure, Outcome,
+    PluginSnapshot, RequestId, Snapshot,
 };
 use super::error::{CleanupError, ClosedError, LoadFinishedError, NotFoundError};
 use super::holders::{HoldCounts, Holders};
@@ -182,7 +182,13 @@ impl Lifecycle {
             Command::Load {
                 path,
                 expected_plugin_id,
-            } => self.open(request_id, owner, path, expected_plugin_id, LoadPurpose::Load),
+            } => self.open(
+                request_id,
+                owner,
+                path,
+                expected_plugin_id,
+                LoadPurpose::Load,
+            ),
             Command::Reload { plugin_id } => match self.plugins.get(&plugin_id) {
                 None => self.fail(request_id, owner, CommandError::UnknownPlugin { plugin_id }),
                 Some(plugin) if !plugin.enabled => {
@@ -254,7 +260,13 @@ impl Lifecycle {
                 }
                 Some(plugin) => {
                     let path = plugin.path.clone();
-                    self.open(request_id, owner, path, Some(plugin_id), LoadPurpose::Enable);
+                    self.open(
+                        request_id,
+                        owner,
+                        path,
+                        Some(plugin_id),
+                        LoadPurpose::Enable,
+                    );
                 }
             },
             Command::Snapshot => {
@@ -294,7 +306,11 @@ impl Lifecycle {
                     path: pending.path,
                     failure: failure.clone(),
                 }));
-                self.fail(pending.request_id, pending.owner, CommandError::Load(failure));
+                self.fail(
+                    pending.request_id,
+                    pending.owner,
+                    CommandError::Load(failure),
+                );
                 self.check_shutdown(now);
                 return Ok(());
             }
@@ -386,10 +402,9 @@ impl Lifecycle {
         let Stage::Closing(_) = record.stage else {
             return Err(ClosedError::NotClosing(key));
         };
-        let Stage::Closing(closing) = std::mem::replace(
-            &mut record.stage,
-            Stage::Active(Active { since: now }),
-        ) else {
+        let Stage::Closing(closing) =
+            std::mem::replace(&mut record.stage, Stage::Active(Active { since: now }))
+        else {
             unreachable!("matched Closing just above");
         };
         record.stage = closing.closed(now, outcome);
@@ -421,7 +436,9 @@ impl Lifecycle {
         let record = self
             .generations
             .get(generation)
-            .ok_or(CleanupError::NotFound(NotFoundError::Generation(generation)))?;
+            .ok_or(CleanupError::NotFound(NotFoundError::Generation(
+                generation,
+            )))?;
         match record.stage {
             Stage::Closed(_) | Stage::PinnedByLoader(_) => {
                 self.generations.remove(generation);
@@ -448,8 +465,10 @@ impl Lifecycle {
 
     /// Every capability of every active generation, with its plugin id and generation.
     pub fn list(&self) -> impl Iterator<Item = (&str, GenerationKey, &CapabilityInfo)> + '_ {
-        self.plugins.iter().filter_map(|(id, plugin)| plugin.active.map(|g| (id, g))).flat_map(
-            move |(id, generation)| {
+        self.plugins
+            .iter()
+            .filter_map(|(id, plugin)| plugin.active.map(|g| (id, g)))
+            .flat_map(move |(id, generation)| {
                 self.generations
                     .get(generation)
                     .into_iter()
@@ -460,8 +479,7 @@ impl Lifecycle {
                             .iter()
                             .map(move |c| (id.as_str(), generation, c))
                     })
-            },
-        )
+            })
     }
 
     /// The plugin's active generation, if it has one.

@@ -40,8 +40,8 @@ mod tests;
 
 pub use collect::CloseToken;
 pub use effect::{
-    Command, CommandError, Effect, Event, GenerationSnapshot, HolderReport, LoadFailure,
-    Notice, Outcome, PluginSnapshot, RequestId, Snapshot, StalledGeneration,
+    Command, CommandError, Effect, Event, GenerationSnapshot, HolderReport, LoadFailure, Notice,
+    Outcome, PluginSnapshot, RequestId, Snapshot, StalledGeneration,
 };
 pub use error::{
     CleanupError, ClosedError, LoadFinishedError, NotFoundError, PinError, UnpinError,

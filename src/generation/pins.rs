@@ -39,9 +39,12 @@ impl Lifecycle {
                 return Err(PinError::Owner(NotFoundError::Owner(owner)));
             }
         }
-        let plugin = self.plugins.get(plugin_id).ok_or_else(|| PinError::UnknownPlugin {
-            plugin_id: plugin_id.to_owned(),
-        })?;
+        let plugin = self
+            .plugins
+            .get(plugin_id)
+            .ok_or_else(|| PinError::UnknownPlugin {
+                plugin_id: plugin_id.to_owned(),
+            })?;
         if !plugin.enabled {
             return Err(PinError::Disabled {
                 plugin_id: plugin_id.to_owned(),

@@ -55,7 +55,8 @@ impl Lifecycle {
             owner,
             deadline,
         };
-        self.effects.push_back(Effect::Event(Event::ShutdownStarted));
+        self.effects
+            .push_back(Effect::Event(Event::ShutdownStarted));
         for (_, load) in &mut self.loads {
             load.cancelled = true;
         }

@@ -147,7 +147,10 @@ impl Lifecycle {
             plugin_id: plugin_id.to_owned(),
         };
         let generation = plugin.active.ok_or_else(not_active)?;
-        let record = self.generations.get_mut(generation).ok_or_else(not_active)?;
+        let record = self
+            .generations
+            .get_mut(generation)
+            .ok_or_else(not_active)?;
         let (index, capability) = record
             .module
             .capabilities
