@@ -12,6 +12,7 @@
 
 mod error;
 mod info;
+pub mod simulated;
 
 pub use error::{DescriptorError, LoadError, ResolveError};
 pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
