@@ -54,6 +54,50 @@ pub struct Run {
     known_generations: HashSet<GenerationKey>,
     /// The library the pending open of this step produced, until its generation is known.
     fresh_library: Option<SimulatedLibrary>,
+    stats: Stats,
+}
+
+/// How often a run reached each interesting situation, to show the suite's reach.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Generations made.
+    pub generations: u64,
+    /// Loads that failed.
+    pub load_failures: u64,
+    /// Command outcomes that were failures.
+    pub failed_commands: u64,
+    /// Close tokens issued.
+    pub collects: u64,
+    /// Generations that started draining.
+    pub drains: u64,
+    /// Owner notices.
+    pub notices: u64,
+    /// Stalled-drain reports.
+    pub stalls: u64,
+    /// Shutdowns completed with stalled generations.
+    pub stalled_shutdowns: u64,
+    /// Closes the loader reported as still mapped or kept loaded.
+    pub pinned_by_loader: u64,
+    /// Instances created.
+    pub instances: u64,
+    /// Stale keys used.
+    pub stale_uses: u64,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, other: Self) {
+        self.generations += other.generations;
+        self.load_failures += other.load_failures;
+        self.failed_commands += other.failed_commands;
+        self.collects += other.collects;
+        self.drains += other.drains;
+        self.notices += other.notices;
+        self.stalls += other.stalls;
+        self.stalled_shutdowns += other.stalled_shutdowns;
+        self.pinned_by_loader += other.pinned_by_loader;
+        self.instances += other.instances;
+        self.stale_uses += other.stale_uses;
+    }
 }
 
 impl Run {
@@ -81,7 +125,13 @@ impl Run {
             stale: Vec::new(),
             known_generations: HashSet::new(),
             fresh_library: None,
+            stats: Stats::default(),
         }
+    }
+
+    /// What this run reached so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
     }
 
     /// Applies one operation to the core and the model, then checks everything.
@@ -367,6 +417,7 @@ impl Run {
             }
             Err(error) => {
                 let failure = LoadFailure::from(&error);
+                self.stats.load_failures += 1;
                 assert_eq!(
                     predicted.err(),
                     Some(match failure.step.as_str() {
@@ -395,6 +446,9 @@ impl Run {
             .remove(&key)
             .expect("a collected generation's library is open");
         let report = self.loader.close(library);
+        if !report.outcome.is_unmapped() {
+            self.stats.pinned_by_loader += 1;
+        }
         self.model.finish_close(generation);
         self.core.closed(self.now, token, report.outcome).unwrap();
     }
@@ -491,6 +545,7 @@ impl Run {
                     Some(view.generation),
                     self.model.generations[record.generation].key
                 );
+                self.stats.instances += 1;
                 self.model.instances.push(MHold {
                     key: instance,
                     generation: record.generation,
@@ -561,6 +616,7 @@ impl Run {
             return;
         }
         let now = self.now;
+        self.stats.stale_uses += 1;
         match self.stale[usize::from(which) % self.stale.len()] {
             StaleKey::Generation(key) => {
                 assert_eq!(
@@ -624,6 +680,7 @@ impl Run {
         );
         for (key, index) in fresh.into_iter().zip(unkeyed) {
             self.model.generations[index].key = Some(key);
+            self.stats.generations += 1;
             self.known_generations.insert(key);
             let library = self
                 .fresh_library
@@ -677,6 +734,7 @@ impl Run {
                     *count += 1;
                     assert_eq!(*count, 1, "generation {generation} collected twice");
                     closes.push(generation);
+                    self.stats.collects += 1;
                     self.closes.push(token);
                 }
                 Effect::Notify { owner, notice } => {
@@ -688,6 +746,7 @@ impl Run {
                         .position(|o| o.key == owner)
                         .expect("notices go to registered owners");
                     assert!(notices.entry(generation).or_default().insert(owner));
+                    self.stats.notices += 1;
                     assert_eq!(notice.plugin_id, self.model.generations[generation].plugin);
                 }
                 Effect::Complete {
@@ -701,16 +760,25 @@ impl Run {
                         .remove(&request_id)
                         .unwrap_or_else(|| panic!("I6: {request_id:?} completed twice"));
                     assert_eq!(owner, submitter, "I6: outcome routed to another owner");
+                    match &outcome {
+                        Outcome::Failed(_) => self.stats.failed_commands += 1,
+                        Outcome::ShutDown { stalled } if !stalled.is_empty() => {
+                            self.stats.stalled_shutdowns += 1;
+                        }
+                        _ => {}
+                    }
                     completes.push((request_id, owner, self.model_outcome(&outcome)));
                 }
                 Effect::Event(Event::DrainStalled {
                     stalled, report, ..
                 }) => {
                     let generation = self.model_generation(stalled.generation);
+                    self.stats.stalls += 1;
                     stalls.push((generation, report, self.model_holders(&stalled.holders)));
                 }
                 Effect::Event(Event::Draining { generation, .. }) => {
                     let generation = self.model_generation(generation);
+                    self.stats.drains += 1;
                     notices.entry(generation).or_default();
                 }
                 Effect::Event(_) => {}

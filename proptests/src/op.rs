@@ -152,18 +152,23 @@ pub enum Op {
     },
 }
 
+/// A plugin index: mostly the two installed plugins, sometimes the unknown one.
+fn plugin() -> impl Strategy<Value = u8> {
+    prop_oneof![8 => 0..2u8, 1 => Just(2u8)]
+}
+
 /// One random operation.
 pub fn op() -> impl Strategy<Value = Op> {
     let expect = prop_oneof![
-        2 => Just(Expect::Right),
-        1 => Just(Expect::Nothing),
+        4 => Just(Expect::Right),
+        2 => Just(Expect::Nothing),
         1 => Just(Expect::Wrong),
     ];
     prop_oneof![
         4 => (0..5u8, expect).prop_map(|(path, expect)| Op::Load { path, expect }),
-        3 => (0..3u8).prop_map(|plugin| Op::Reload { plugin }),
-        1 => (0..3u8).prop_map(|plugin| Op::Unload { plugin }),
-        2 => (0..3u8, any::<bool>()).prop_map(|(plugin, enabled)| Op::SetEnabled { plugin, enabled }),
+        3 => plugin().prop_map(|plugin| Op::Reload { plugin }),
+        1 => plugin().prop_map(|plugin| Op::Unload { plugin }),
+        2 => (plugin(), any::<bool>()).prop_map(|(plugin, enabled)| Op::SetEnabled { plugin, enabled }),
         1 => Just(Op::Snapshot),
         1 => (0..20u8).prop_map(|after_secs| Op::Shutdown { after_secs }),
         8 => any::<u8>().prop_map(|which| Op::FinishLoad { which }),
@@ -174,16 +179,16 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(|owner| Op::UnregisterOwner { owner }),
         1 => (any::<u8>(), proptest::option::of(0..3u8))
             .prop_map(|(owner, plugin)| Op::Subscribe { owner, plugin }),
-        6 => (any::<u8>(), 0..3u8, 0..3u8).prop_map(|(owner, plugin, capability)| Op::Reserve {
+        10 => (any::<u8>(), plugin(), 0..3u8).prop_map(|(owner, plugin, capability)| Op::Reserve {
             owner,
             plugin,
             capability
         }),
-        4 => any::<u8>().prop_map(|ticket| Op::Create { ticket }),
+        8 => any::<u8>().prop_map(|ticket| Op::Create { ticket }),
         1 => any::<u8>().prop_map(|ticket| Op::FailTicket { ticket }),
         1 => any::<u8>().prop_map(|ticket| Op::DropTicket { ticket }),
         4 => any::<u8>().prop_map(|instance| Op::Release { instance }),
-        3 => (proptest::option::of(any::<u8>()), 0..3u8)
+        3 => (proptest::option::of(any::<u8>()), plugin())
             .prop_map(|(owner, plugin)| Op::Pin { owner, plugin }),
         3 => any::<u8>().prop_map(|pin| Op::Unpin { pin }),
         3 => (0..20_000u16).prop_map(|millis| Op::Advance { millis }),
@@ -192,7 +197,30 @@ pub fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A random sequence of up to `max_len` operations.
+/// The operations every sequence starts with, so that most of a sequence acts on
+/// loaded plugins: two owners, and both plugins loaded. Shrinking keeps them.
+pub fn prelude() -> Vec<Op> {
+    vec![
+        Op::RegisterOwner,
+        Op::RegisterOwner,
+        Op::Load {
+            path: 0,
+            expect: Expect::Right,
+        },
+        Op::Load {
+            path: 1,
+            expect: Expect::Right,
+        },
+        Op::FinishLoad { which: 0 },
+        Op::FinishLoad { which: 0 },
+    ]
+}
+
+/// A random sequence of up to `max_len` operations after the [`prelude`].
 pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
-    proptest::collection::vec(op(), 1..max_len)
+    proptest::collection::vec(op(), 1..max_len).prop_map(|random| {
+        let mut sequence = prelude();
+        sequence.extend(random);
+        sequence
+    })
 }
