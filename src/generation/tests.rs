@@ -1,1 +1,657 @@
+//! Scenarios of the core on one thread with a virtual clock, one per rule.
 
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::loader::{CapabilityInfo, CloseOutcome, ModuleInfo};
+use crate::owner::{OwnerKey, ReserveError, Subscription, TicketError};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+fn module(plugin_id: &str, version: &str) -> ModuleInfo {
+    ModuleInfo {
+        plugin_id: plugin_id.to_owned(),
+        version: version.to_owned(),
+        display_name: plugin_id.to_owned(),
+        abi_major: 1,
+        abi_minor: 0,
+        capabilities: vec![CapabilityInfo {
+            kind: "decoder".to_owned(),
+            type_id: "wav".to_owned(),
+            interface_version: 1,
+            display_name: "WAV".to_owned(),
+            default_config: Vec::new(),
+        }],
+    }
+}
+
+/// One core, its virtual clock, and the effects seen so far.
+struct Harness {
+    core: Lifecycle,
+    now: Instant,
+    next_request: u64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self {
+            core: Lifecycle::new(CoreConfig {
+                drain_timeout: TIMEOUT,
+                max_stall_interval: Duration::from_secs(40),
+            }),
+            now: Instant::now(),
+            next_request: 0,
+        }
+    }
+
+    fn effects(&mut self) -> Vec<Effect> {
+        std::iter::from_fn(|| self.core.poll_effect()).collect()
+    }
+
+    fn submit(&mut self, command: Command) -> RequestId {
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        self.core.submit(self.now, id, None, command);
+        id
+    }
+
+    /// Submits a command that opens a library and returns the load to answer.
+    fn start_load(&mut self, command: Command) -> LoadKey {
+        self.submit(command);
+        let effects = self.effects();
+        match effects.as_slice() {
+            [Effect::Open { load, .. }] => *load,
+            other => panic!("expected one open, got {other:?}"),
+        }
+    }
+
+    fn finish(&mut self, load: LoadKey, result: Result<ModuleInfo, LoadFailure>) -> Vec<Effect> {
+        self.core.load_finished(self.now, load, result).unwrap();
+        self.effects()
+    }
+
+    /// Loads `plugin_id` from its own path and returns its active generation.
+    fn load(&mut self, plugin_id: &str, version: &str) -> GenerationKey {
+        let load = self.start_load(Command::Load {
+            path: PathBuf::from(format!("/plugins/{plugin_id}.so")),
+            expected_plugin_id: Some(plugin_id.to_owned()),
+        });
+        self.finish(load, Ok(module(plugin_id, version)));
+        self.core.active_generation(plugin_id).unwrap()
+    }
+
+    fn reload(&mut self, plugin_id: &str, version: &str) -> (GenerationKey, Vec<Effect>) {
+        let load = self.start_load(Command::Reload {
+            plugin_id: plugin_id.to_owned(),
+        });
+        let effects = self.finish(load, Ok(module(plugin_id, version)));
+        (self.core.active_generation(plugin_id).unwrap(), effects)
+    }
+
+    fn instance(&mut self, owner: OwnerKey, plugin_id: &str) -> crate::owner::InstanceKey {
+        let ticket = self
+            .core
+            .reserve_ticket(self.now, owner, plugin_id, "decoder", "wav", 1)
+            .unwrap();
+        self.core.ticket_created(self.now, ticket.key).unwrap()
+    }
+
+    fn state(&self, generation: GenerationKey) -> GenerationState {
+        self.core.generation(generation).unwrap().state
+    }
+}
+
+fn close_tokens(effects: Vec<Effect>) -> Vec<CloseToken> {
+    effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Close(token) => Some(token),
+            _ => None,
+        })
+        .collect()
+}
+
+fn outcomes(effects: &[Effect]) -> Vec<&Outcome> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Complete { outcome, .. } => Some(outcome),
+            _ => None,
+        })
+        .collect()
+}
+
+fn notified(effects: &[Effect]) -> Vec<OwnerKey> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notify { owner, .. } => Some(*owner),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn first_load_becomes_active_and_completes() {
+    let mut h = Harness::new();
+    let load = h.start_load(Command::Load {
+        path: "/plugins/a.so".into(),
+        expected_plugin_id: None,
+    });
+    let effects = h.finish(load, Ok(module("a", "1")));
+    let generation = h.core.active_generation("a").unwrap();
+    assert_eq!(h.state(generation), GenerationState::Active);
+    assert!(matches!(
+        outcomes(&effects).as_slice(),
+        [Outcome::Loaded { replaced: None, .. }]
+    ));
+    assert!(h.core.resolve("a", "decoder", "wav").is_some());
+    assert_eq!(h.core.list().count(), 1);
+}
+
+#[test]
+fn reload_activates_the_new_generation_only_after_it_loaded() {
+    let mut h = Harness::new();
+    let old = h.load("a", "1");
+    let load = h.start_load(Command::Reload {
+        plugin_id: "a".into(),
+    });
+    // Until the load is answered, the old generation keeps serving.
+    assert_eq!(h.core.active_generation("a"), Some(old));
+    let effects = h.finish(load, Ok(module("a", "2")));
+    let new = h.core.active_generation("a").unwrap();
+    assert_ne!(new, old);
+    // Nothing held the old generation: it is collected in the same step.
+    assert_eq!(h.state(old), GenerationState::Closing);
+    let tokens = close_tokens(effects);
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].generation(), old);
+}
+
+#[test]
+fn failed_reload_leaves_the_old_generation_active() {
+    let mut h = Harness::new();
+    let old = h.load("a", "1");
+    let load = h.start_load(Command::Reload {
+        plugin_id: "a".into(),
+    });
+    let failure = LoadFailure {
+        step: "open".into(),
+        message: "truncated".into(),
+    };
+    let effects = h.finish(load, Err(failure.clone()));
+    assert_eq!(h.core.active_generation("a"), Some(old));
+    assert_eq!(h.state(old), GenerationState::Active);
+    assert_eq!(
+        outcomes(&effects),
+        [&Outcome::Failed(CommandError::Load(failure))]
+    );
+    assert!(close_tokens(effects).is_empty());
+}
+
+#[test]
+fn a_draining_generation_is_collected_when_its_last_instance_goes() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    let old = h.load("a", "1");
+    let instance = h.instance(owner, "a");
+    let (_, effects) = h.reload("a", "2");
+    assert!(close_tokens(effects).is_empty());
+    assert!(matches!(h.state(old), GenerationState::Draining { .. }));
+    h.core.release_instance(h.now, instance).unwrap();
+    let tokens = close_tokens(h.effects());
+    assert_eq!(tokens.len(), 1, "collected in the same step as the release");
+    assert_eq!(h.state(old), GenerationState::Closing);
+}
+
+#[test]
+fn a_ticket_pins_its_generation_across_a_reload() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    let old = h.load("a", "1");
+    let ticket = h
+        .core
+        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
+        .unwrap();
+    assert_eq!(ticket.generation, old);
+    let (_, effects) = h.reload("a", "2");
+    assert!(close_tokens(effects).is_empty(), "the ticket holds it");
+    let instance = h.core.ticket_created(h.now, ticket.key).unwrap();
+    assert_eq!(h.core.instance(instance).unwrap().generation, old);
+    assert!(close_tokens(h.effects()).is_empty());
+    h.core.release_instance(h.now, instance).unwrap();
+    assert_eq!(close_tokens(h.effects()).len(), 1);
+}
+
+#[test]
+fn dropped_and_failed_tickets_release_their_hold() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    let old = h.load("a", "1");
+    let first = h
+        .core
+        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
+        .unwrap();
+    let second = h
+        .core
+        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
+        .unwrap();
+    h.reload("a", "2");
+    assert_eq!(h.core.generation(old).unwrap().holds.tickets, 2);
+    h.core.ticket_failed(h.now, first.key).unwrap();
+    assert!(close_tokens(h.effects()).is_empty());
+    h.core.ticket_dropped(h.now, second.key).unwrap();
+    assert_eq!(close_tokens(h.effects()).len(), 1);
+    assert_eq!(
+        h.core.ticket_created(h.now, second.key),
+        Err(TicketError::NotFound(NotFoundError::Ticket(second.key)))
+    );
+}
+
+#[test]
+fn an_in_flight_pin_holds_its_generation() {
+    let mut h = Harness::new();
+    let old = h.load("a", "1");
+    let (pin, pinned) = h.core.pin(h.now, None, "a").unwrap();
+    assert_eq!(pinned, old);
+    h.submit(Command::Unload {
+        plugin_id: "a".into(),
+    });
+    assert!(close_tokens(h.effects()).is_empty());
+    h.core.unpin(h.now, pin).unwrap();
+    assert_eq!(close_tokens(h.effects()).len(), 1);
+    assert!(matches!(
+        h.core.unpin(h.now, pin),
+        Err(UnpinError::NotFound(NotFoundError::Pin(_)))
+    ));
+}
+
+#[test]
+fn reserving_reports_typed_errors() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    let now = h.now;
+    assert!(matches!(
+        h.core.reserve_ticket(now, owner, "a", "decoder", "wav", 1),
+        Err(ReserveError::UnknownPlugin { .. })
+    ));
+    h.load("a", "1");
+    assert!(matches!(
+        h.core.reserve_ticket(now, owner, "a", "decoder", "flac", 1),
+        Err(ReserveError::NoCapability { .. })
+    ));
+    assert!(matches!(
+        h.core.reserve_ticket(now, owner, "a", "decoder", "wav", 2),
+        Err(ReserveError::InterfaceVersion {
+            expected: 2,
+            found: 1,
+            ..
+        })
+    ));
+    h.submit(Command::SetEnabled {
+        plugin_id: "a".into(),
+        enabled: false,
+    });
+    assert!(matches!(
+        h.core.reserve_ticket(now, owner, "a", "decoder", "wav", 1),
+        Err(ReserveError::Disabled { .. })
+    ));
+    h.core.unregister_owner(now, owner).unwrap();
+    assert!(matches!(
+        h.core.reserve_ticket(now, owner, "a", "decoder", "wav", 1),
+        Err(ReserveError::Owner(NotFoundError::Owner(_)))
+    ));
+}
+
+#[test]
+fn only_holders_and_subscribers_are_notified() {
+    let mut h = Harness::new();
+    let holder = h.core.register_owner("audio.decode");
+    let bystander = h.core.register_owner("metadata");
+    let watcher = h.core.register_owner("ui");
+    let other_watcher = h.core.register_owner("ui.other");
+    h.core
+        .subscribe(watcher, Subscription::Plugin("a".into()))
+        .unwrap();
+    h.core
+        .subscribe(other_watcher, Subscription::Plugin("b".into()))
+        .unwrap();
+    let old = h.load("a", "1");
+    h.load("b", "1");
+    h.instance(holder, "a");
+    h.instance(bystander, "b");
+    let (new, effects) = h.reload("a", "2");
+    assert_eq!(notified(&effects), [holder, watcher]);
+    let notice = effects.iter().find_map(|e| match e {
+        Effect::Notify { notice, .. } => Some(notice.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        notice,
+        Some(Notice {
+            plugin_id: "a".into(),
+            old,
+            new: Some(new),
+            reason: DrainReason::Replaced,
+        })
+    );
+}
+
+#[test]
+fn a_stalled_drain_is_reported_with_backoff_and_never_closed() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    let old = h.load("a", "1");
+    h.instance(owner, "a");
+    h.instance(owner, "a");
+    h.reload("a", "2");
+    let start = h.now;
+    assert_eq!(h.core.poll_timeout(), Some(start + TIMEOUT));
+    h.core
+        .handle_timeout(start + TIMEOUT - Duration::from_millis(1));
+    assert!(h.effects().is_empty(), "nothing is due before the deadline");
+    let mut reports = Vec::new();
+    // 5 s, then waits of 10, 20, 40 and 40 (capped) seconds.
+    for at in [5, 15, 35, 75, 115] {
+        let now = start + Duration::from_secs(at);
+        assert_eq!(h.core.poll_timeout(), Some(now));
+        h.core.handle_timeout(now);
+        for effect in h.effects() {
+            match effect {
+                Effect::Event(Event::DrainStalled {
+                    stalled, report, ..
+                }) => reports.push((stalled, report)),
+                other => panic!("a stalled drain produced {other:?}"),
+            }
+        }
+    }
+    assert_eq!(reports.len(), 5);
+    assert_eq!(reports.last().unwrap().1, 5);
+    let (stalled, _) = &reports[0];
+    assert_eq!(stalled.generation, old);
+    assert_eq!(stalled.holders.len(), 1);
+    assert_eq!(stalled.holders[0].owner, Some(owner));
+    assert_eq!(
+        stalled.holders[0].owner_name.as_deref(),
+        Some("audio.decode")
+    );
+    assert_eq!(stalled.holders[0].holds.instances, 2);
+    assert!(matches!(
+        h.state(old),
+        GenerationState::Draining { stalls: 5, .. }
+    ));
+}
+
+#[test]
+fn shutdown_completes_once_everything_is_collected_and_closed() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    let a = h.load("a", "1");
+    let b = h.load("b", "1");
+    let instance = h.instance(owner, "a");
+    let request = h.submit(Command::Shutdown {
+        deadline: h.now + Duration::from_secs(60),
+    });
+    let tokens = close_tokens(h.effects());
+    assert_eq!(
+        tokens
+            .iter()
+            .map(CloseToken::generation)
+            .collect::<Vec<_>>(),
+        [b]
+    );
+    assert!(matches!(h.state(a), GenerationState::Draining { .. }));
+    for token in tokens {
+        h.core.closed(h.now, token, CloseOutcome::Unmapped).unwrap();
+    }
+    assert!(outcomes(&h.effects()).is_empty(), "a is still held");
+    h.core.release_instance(h.now, instance).unwrap();
+    for token in close_tokens(h.effects()) {
+        h.core.closed(h.now, token, CloseOutcome::Unmapped).unwrap();
+    }
+    let effects = h.effects();
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Complete { request_id, outcome: Outcome::ShutDown { stalled }, .. }
+            if *request_id == request && stalled.is_empty()
+    )));
+    assert_eq!(h.core.poll_timeout(), None);
+}
+
+#[test]
+fn shutdown_at_its_deadline_reports_who_holds_what_and_closes_nothing() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    let a = h.load("a", "1");
+    h.instance(owner, "a");
+    let deadline = h.now + Duration::from_secs(2);
+    h.submit(Command::Shutdown { deadline });
+    h.effects();
+    assert_eq!(h.core.poll_timeout(), Some(deadline));
+    h.core.handle_timeout(deadline);
+    let effects = h.effects();
+    let stalled = effects.iter().find_map(|e| match e {
+        Effect::Complete {
+            outcome: Outcome::ShutDown { stalled },
+            ..
+        } => Some(stalled.clone()),
+        _ => None,
+    });
+    let stalled = stalled.unwrap();
+    assert_eq!(stalled.len(), 1);
+    assert_eq!(stalled[0].generation, a);
+    assert_eq!(stalled[0].holders[0].holds.instances, 1);
+    assert!(close_tokens(effects).is_empty());
+    assert!(matches!(h.state(a), GenerationState::Draining { .. }));
+    assert_eq!(
+        h.core.pin(h.now, None, "a"),
+        Err(PinError::ShuttingDown),
+        "no new work after shutdown"
+    );
+}
+
+#[test]
+fn closes_record_what_the_os_did_and_cleanup_forgets_the_key() {
+    let mut h = Harness::new();
+    let first = h.load("a", "1");
+    let (second, effects) = h.reload("a", "2");
+    let token = close_tokens(effects).pop().unwrap();
+    h.core
+        .closed(h.now, token, CloseOutcome::StillMapped)
+        .unwrap();
+    h.effects();
+    assert_eq!(
+        h.state(first),
+        GenerationState::PinnedByLoader {
+            reason: PinnedReason::StillMapped
+        }
+    );
+    let (_, effects) = h.reload("a", "3");
+    let token = close_tokens(effects).pop().unwrap();
+    assert_eq!(token.generation(), second);
+    let reason = "deinit failed".to_owned();
+    h.core
+        .closed(
+            h.now,
+            token,
+            CloseOutcome::KeptLoaded {
+                reason: reason.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        h.state(second),
+        GenerationState::PinnedByLoader {
+            reason: PinnedReason::KeptLoaded { reason }
+        }
+    );
+    h.core.cleanup(first).unwrap();
+    assert!(matches!(
+        h.core.generation(first),
+        Err(NotFoundError::Generation(_))
+    ));
+    assert!(matches!(
+        h.core.cleanup(first),
+        Err(CleanupError::NotFound(_))
+    ));
+    let active = h.core.active_generation("a").unwrap();
+    assert_eq!(h.core.cleanup(active), Err(CleanupError::NotClosed(active)));
+}
+
+#[test]
+fn unregistering_an_owner_releases_everything_it_holds() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    let old = h.load("a", "1");
+    let instance = h.instance(owner, "a");
+    let ticket = h
+        .core
+        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
+        .unwrap();
+    h.core.pin(h.now, Some(owner), "a").unwrap();
+    h.reload("a", "2");
+    let released = h.core.unregister_owner(h.now, owner).unwrap();
+    assert_eq!(
+        (released.instances, released.tickets, released.pins),
+        (1, 1, 1)
+    );
+    let tokens = close_tokens(h.effects());
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].generation(), old);
+    assert!(h.core.instance(instance).is_err());
+    assert!(h.core.ticket_dropped(h.now, ticket.key).is_err());
+    assert!(h.core.owner_name(owner).is_err());
+}
+
+#[test]
+fn disable_drains_and_enable_reopens_from_the_recorded_path() {
+    let mut h = Harness::new();
+    let old = h.load("a", "1");
+    h.submit(Command::SetEnabled {
+        plugin_id: "a".into(),
+        enabled: false,
+    });
+    assert_eq!(close_tokens(h.effects()).len(), 1);
+    assert_eq!(h.core.active_generation("a"), None);
+    assert_eq!(h.state(old), GenerationState::Closing);
+    h.submit(Command::SetEnabled {
+        plugin_id: "a".into(),
+        enabled: true,
+    });
+    let effects = h.effects();
+    let Some(Effect::Open { load, path, .. }) = effects.first() else {
+        panic!("enable opens the library: {effects:?}");
+    };
+    assert_eq!(path, &PathBuf::from("/plugins/a.so"));
+    let effects = h.finish(*load, Ok(module("a", "1")));
+    assert!(matches!(
+        outcomes(&effects).as_slice(),
+        [Outcome::Enabled { .. }]
+    ));
+    assert!(h.core.active_generation("a").is_some());
+}
+
+#[test]
+fn an_unload_overtaking_a_reload_cancels_it() {
+    let mut h = Harness::new();
+    h.load("a", "1");
+    let load = h.start_load(Command::Reload {
+        plugin_id: "a".into(),
+    });
+    h.submit(Command::Unload {
+        plugin_id: "a".into(),
+    });
+    assert_eq!(close_tokens(h.effects()).len(), 1);
+    let effects = h.finish(load, Ok(module("a", "2")));
+    assert_eq!(
+        outcomes(&effects),
+        [&Outcome::Failed(CommandError::Cancelled)]
+    );
+    assert_eq!(
+        close_tokens(effects).len(),
+        1,
+        "the late generation never serves"
+    );
+    assert_eq!(h.core.active_generation("a"), None);
+}
+
+#[test]
+fn a_library_with_another_plugin_id_is_rejected() {
+    let mut h = Harness::new();
+    let load = h.start_load(Command::Load {
+        path: "/plugins/a.so".into(),
+        expected_plugin_id: Some("a".into()),
+    });
+    let effects = h.finish(load, Ok(module("b", "1")));
+    assert!(matches!(
+        outcomes(&effects).as_slice(),
+        [Outcome::Failed(CommandError::PluginIdMismatch { .. })]
+    ));
+    assert_eq!(close_tokens(effects).len(), 1);
+    assert_eq!(h.core.active_generation("b"), None);
+}
+
+#[test]
+fn many_generations_of_one_plugin_drain_at_once() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    h.load("a", "1");
+    let mut instances = Vec::new();
+    for version in 2..6 {
+        instances.push(h.instance(owner, "a"));
+        h.reload("a", &version.to_string());
+    }
+    let draining = h
+        .core
+        .generations()
+        .filter(|(_, s)| matches!(s, GenerationState::Draining { .. }))
+        .count();
+    assert_eq!(draining, 4);
+    for instance in instances {
+        h.core.release_instance(h.now, instance).unwrap();
+        assert_eq!(close_tokens(h.effects()).len(), 1);
+    }
+}
+
+#[test]
+fn loading_an_active_plugin_again_is_a_reload_from_the_new_path() {
+    let mut h = Harness::new();
+    let old = h.load("a", "1");
+    let load = h.start_load(Command::Load {
+        path: "/elsewhere/a.so".into(),
+        expected_plugin_id: None,
+    });
+    let effects = h.finish(load, Ok(module("a", "2")));
+    assert!(matches!(
+        outcomes(&effects).as_slice(),
+        [Outcome::Loaded { replaced: Some(r), .. }] if *r == old
+    ));
+    assert_eq!(
+        h.core.snapshot().plugins[0].path,
+        PathBuf::from("/elsewhere/a.so")
+    );
+}
+
+#[test]
+fn every_command_completes_once_with_its_submitter() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("control");
+    h.core.submit(
+        h.now,
+        RequestId(7),
+        Some(owner),
+        Command::Reload {
+            plugin_id: "missing".into(),
+        },
+    );
+    let effects = h.effects();
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Complete {
+            request_id: RequestId(7),
+            owner: Some(o),
+            outcome: Outcome::Failed(CommandError::UnknownPlugin { .. }),
+        }] if *o == owner
+    ));
+}

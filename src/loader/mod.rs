@@ -16,6 +16,7 @@ mod info;
 mod library;
 mod maps;
 mod shadow;
+pub mod simulated;
 mod validate;
 
 #[cfg(not(target_os = "linux"))]

@@ -11,9 +11,6 @@ mod error;
 mod records;
 mod tickets;
 
-#[cfg(test)]
-mod tests;
-
 pub use error::{OwnerError, ReleaseError, ReserveError, TicketError};
 pub use records::{INSTANCE_RECORD_SIZE, InstanceView, OwnerReleased, Subscription, Ticket};
 pub(crate) use records::{InstanceRecord, OwnerRecord, TicketRecord};

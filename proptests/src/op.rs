@@ -1,0 +1,226 @@
+//! The inputs of a run and their random generation.
+//!
+//! Operations name what they act on by index into the live entities (taken modulo their
+//! number), so every sequence stays meaningful while proptest shrinks it.
+
+use proptest::prelude::*;
+
+/// The plugin ids of the run: two real ones and one nobody installed.
+pub const PLUGINS: [&str; 3] = ["a", "b", "zz"];
+
+/// The number of installed paths; the path past them is not installed.
+pub const INSTALLED_PATHS: usize = 4;
+
+/// Which plugin id a load expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// None: the plugin id is learned from the library.
+    Nothing,
+    /// The id of the plugin installed at the path.
+    Right,
+    /// Another plugin's id: the loader refuses it.
+    Wrong,
+}
+
+/// One input of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `Command::Load` of path `path % 5`.
+    Load {
+        /// The path index.
+        path: u8,
+        /// Which id it expects.
+        expect: Expect,
+    },
+    /// `Command::Reload`.
+    Reload {
+        /// The plugin index.
+        plugin: u8,
+    },
+    /// `Command::Unload`.
+    Unload {
+        /// The plugin index.
+        plugin: u8,
+    },
+    /// `Command::SetEnabled`.
+    SetEnabled {
+        /// The plugin index.
+        plugin: u8,
+        /// Enable or disable.
+        enabled: bool,
+    },
+    /// `Command::Snapshot`.
+    Snapshot,
+    /// `Command::Shutdown` with a deadline this many seconds from now.
+    Shutdown {
+        /// Seconds until the deadline.
+        after_secs: u8,
+    },
+    /// The actor answers one pending open with what the simulated loader did.
+    FinishLoad {
+        /// Which pending open.
+        which: u8,
+    },
+    /// The actor closes one collected generation's library and answers.
+    FinishClose {
+        /// Which pending close.
+        which: u8,
+    },
+    /// Loads of a path start or stop failing.
+    SetFailure {
+        /// The path index.
+        path: u8,
+        /// Fail or succeed.
+        fail: bool,
+    },
+    /// What closing a path's libraries reports: unmapped, still mapped or kept loaded.
+    SetCloseOutcome {
+        /// The path index.
+        path: u8,
+        /// 0 unmapped, 1 still mapped, 2 kept loaded.
+        outcome: u8,
+    },
+    /// A new owner.
+    RegisterOwner,
+    /// An owner leaves, releasing everything.
+    UnregisterOwner {
+        /// Which live owner.
+        owner: u8,
+    },
+    /// An owner subscribes to a plugin (or all).
+    Subscribe {
+        /// Which live owner.
+        owner: u8,
+        /// The plugin index, or all.
+        plugin: Option<u8>,
+    },
+    /// An owner reserves a ticket: 0 `decoder/wav` v1, 1 `decoder/wav` v2, 2 `dsp/gain` v1.
+    Reserve {
+        /// Which live owner.
+        owner: u8,
+        /// The plugin index.
+        plugin: u8,
+        /// The capability asked for.
+        capability: u8,
+    },
+    /// A ticket's create succeeded.
+    Create {
+        /// Which live ticket.
+        ticket: u8,
+    },
+    /// A ticket's create failed.
+    FailTicket {
+        /// Which live ticket.
+        ticket: u8,
+    },
+    /// A ticket was dropped unused.
+    DropTicket {
+        /// Which live ticket.
+        ticket: u8,
+    },
+    /// An instance was destroyed.
+    Release {
+        /// Which live instance.
+        instance: u8,
+    },
+    /// A pin is taken, by an owner or none.
+    Pin {
+        /// Which live owner, if any.
+        owner: Option<u8>,
+        /// The plugin index.
+        plugin: u8,
+    },
+    /// A pin is released.
+    Unpin {
+        /// Which live pin.
+        pin: u8,
+    },
+    /// Virtual time passes, then the core handles its timeout.
+    Advance {
+        /// Milliseconds.
+        millis: u16,
+    },
+    /// The record of a generation is removed (closed ones only).
+    Cleanup {
+        /// Which generation ever made.
+        generation: u8,
+    },
+    /// A removed key is used again.
+    Stale {
+        /// Which removed key.
+        which: u8,
+    },
+}
+
+/// A plugin index: mostly the two installed plugins, sometimes the unknown one.
+fn plugin() -> impl Strategy<Value = u8> {
+    prop_oneof![8 => 0..2u8, 1 => Just(2u8)]
+}
+
+/// One random operation.
+pub fn op() -> impl Strategy<Value = Op> {
+    let expect = prop_oneof![
+        4 => Just(Expect::Right),
+        2 => Just(Expect::Nothing),
+        1 => Just(Expect::Wrong),
+    ];
+    prop_oneof![
+        4 => (0..5u8, expect).prop_map(|(path, expect)| Op::Load { path, expect }),
+        3 => plugin().prop_map(|plugin| Op::Reload { plugin }),
+        1 => plugin().prop_map(|plugin| Op::Unload { plugin }),
+        2 => (plugin(), any::<bool>()).prop_map(|(plugin, enabled)| Op::SetEnabled { plugin, enabled }),
+        1 => Just(Op::Snapshot),
+        1 => (0..20u8).prop_map(|after_secs| Op::Shutdown { after_secs }),
+        8 => any::<u8>().prop_map(|which| Op::FinishLoad { which }),
+        5 => any::<u8>().prop_map(|which| Op::FinishClose { which }),
+        1 => (0..5u8, any::<bool>()).prop_map(|(path, fail)| Op::SetFailure { path, fail }),
+        1 => (0..5u8, 0..3u8).prop_map(|(path, outcome)| Op::SetCloseOutcome { path, outcome }),
+        2 => Just(Op::RegisterOwner),
+        1 => any::<u8>().prop_map(|owner| Op::UnregisterOwner { owner }),
+        1 => (any::<u8>(), proptest::option::of(0..3u8))
+            .prop_map(|(owner, plugin)| Op::Subscribe { owner, plugin }),
+        10 => (any::<u8>(), plugin(), 0..3u8).prop_map(|(owner, plugin, capability)| Op::Reserve {
+            owner,
+            plugin,
+            capability
+        }),
+        8 => any::<u8>().prop_map(|ticket| Op::Create { ticket }),
+        1 => any::<u8>().prop_map(|ticket| Op::FailTicket { ticket }),
+        1 => any::<u8>().prop_map(|ticket| Op::DropTicket { ticket }),
+        4 => any::<u8>().prop_map(|instance| Op::Release { instance }),
+        3 => (proptest::option::of(any::<u8>()), plugin())
+            .prop_map(|(owner, plugin)| Op::Pin { owner, plugin }),
+        3 => any::<u8>().prop_map(|pin| Op::Unpin { pin }),
+        3 => (0..20_000u16).prop_map(|millis| Op::Advance { millis }),
+        1 => any::<u8>().prop_map(|generation| Op::Cleanup { generation }),
+        1 => any::<u8>().prop_map(|which| Op::Stale { which }),
+    ]
+}
+
+/// The operations every sequence starts with, so that most of a sequence acts on
+/// loaded plugins: two owners, and both plugins loaded. Shrinking keeps them.
+pub fn prelude() -> Vec<Op> {
+    vec![
+        Op::RegisterOwner,
+        Op::RegisterOwner,
+        Op::Load {
+            path: 0,
+            expect: Expect::Right,
+        },
+        Op::Load {
+            path: 1,
+            expect: Expect::Right,
+        },
+        Op::FinishLoad { which: 0 },
+        Op::FinishLoad { which: 0 },
+    ]
+}
+
+/// A random sequence of up to `max_len` operations after the [`prelude`].
+pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op(), 1..max_len).prop_map(|random| {
+        let mut sequence = prelude();
+        sequence.extend(random);
+        sequence
+    })
+}
