@@ -8,10 +8,20 @@
 //! * [`loader`]: the only user of `libloading`. It loads each generation from its own
 //!   shadow copy, validates the descriptor before anything is published, and on close
 //!   checks with the OS whether the library is really gone.
+//! * [`generation`] and [`owner`]: the core, a plain state machine (no threads, no I/O,
+//!   no clock) that owns every generation, owner, ticket, instance record and pin in
+//!   `slotmap` arenas and decides every lifecycle step.
+//! * [`runtime`]: the actor thread around the core, the loader thread, and what host
+//!   code holds: [`RuntimeHandle`], [`Owner`] and [`Instance`].
 //!
 //! # Invariants
 //!
-//! * A library is never closed while something of it is in use, and never on a timeout.
+//! * A library is never closed while an instance, ticket or pin of its generation
+//!   exists, and never on a timeout.
+//! * At most one generation of a plugin is active; a failed load leaves the previous one
+//!   serving.
+//! * A draining generation is collected in the same step in which its last hold goes.
+//! * An instance is called only on its owner's thread: it is `!Send` and `!Sync`.
 //! * A close is reported as the OS performed it: unmapped, or still mapped by the OS
 //!   loader (for example because of a thread-local destructor on a live thread).
 #![deny(missing_docs)]

@@ -239,6 +239,8 @@ impl Actor {
                 let state = self.core.generation(generation).map(|view| view.state);
                 let _ = reply.send(state);
             }
+            #[cfg(test)]
+            Request::Panic => panic!("the actor panics, as the test asked"),
         }
     }
 

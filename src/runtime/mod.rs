@@ -60,6 +60,9 @@ mod owner;
 mod pin;
 mod protocol;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::RuntimeConfig;
 pub use error::{CreateError, PinRequestError, RequestError, StartError};
 pub use handle::{Runtime, RuntimeHandle};

@@ -55,6 +55,9 @@ pub(crate) enum Request {
         generation: GenerationKey,
         reply: Sender<Result<GenerationState, NotFoundError>>,
     },
+    /// Makes the actor panic, to test poisoning.
+    #[cfg(test)]
+    Panic,
 }
 
 /// What goes on the unbounded release queue: the ends of things already counted. Each

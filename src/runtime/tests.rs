@@ -1,0 +1,77 @@
+//! Runtime tests that need the actor's internals.
+
+use std::time::Duration;
+
+use super::protocol::Request;
+use super::*;
+use crate::abi::{Capability, InstanceHandle};
+use crate::generation::{Command, Outcome};
+use crate::loader::LoaderConfig;
+
+/// The fixtures' `Probe` layout, named here because this test crate has its own copy of
+/// the library's types.
+struct Probe;
+
+#[repr(C)]
+struct ProbeVTable {
+    tag: unsafe extern "C" fn(InstanceHandle) -> u32,
+}
+
+// SAFETY: the fixtures' "dsp" version 1 vtable starts with `tag` of this type.
+unsafe impl Capability for Probe {
+    const KIND: &'static str = "dsp";
+    const INTERFACE_VERSION: u32 = 1;
+    type VTable = ProbeVTable;
+}
+
+#[test]
+fn a_panicking_actor_poisons_the_runtime_and_unloads_nothing() {
+    let root = std::env::temp_dir().join(format!("plugin-runtime-poison-{}", std::process::id()));
+    let runtime = Runtime::start(
+        RuntimeConfig::default().with_loader(LoaderConfig::default().with_shadow_root(&root)),
+    )
+    .unwrap();
+    let path = fixture_api::build::fixtures().path("fixture-echo-v1");
+    let load = Command::Load {
+        path,
+        expected_plugin_id: None,
+    };
+    let outcome = runtime.call(load, Duration::from_secs(10)).unwrap();
+    assert!(matches!(outcome, Outcome::Loaded { .. }), "{outcome:?}");
+    let shadow = runtime
+        .pin("fixture.echo")
+        .unwrap()
+        .library()
+        .shadow_path()
+        .to_owned();
+    let owner = runtime.register_owner("survivor").unwrap();
+    let instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+
+    runtime.shared.send(Request::Panic).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !runtime.is_poisoned() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(runtime.is_poisoned());
+
+    assert_eq!(
+        runtime.call(Command::Snapshot, Duration::from_secs(1)),
+        Err(RequestError::Poisoned)
+    );
+    assert!(matches!(
+        owner.create::<Probe>("fixture.echo", "echo", b""),
+        Err(CreateError::Request(RequestError::Poisoned))
+    ));
+    assert!(matches!(
+        runtime.pin("fixture.echo"),
+        Err(PinRequestError::Request(RequestError::Poisoned))
+    ));
+    // The instance keeps working, and its library stays mapped after it is dropped.
+    // SAFETY: a live instance of the fixture, on its owner's thread.
+    assert_eq!(unsafe { (instance.vtable().tag)(instance.handle()) }, 1);
+    drop(instance);
+    drop(owner);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(crate::loader::code_mapped(&shadow).unwrap());
+    let _ = std::fs::remove_dir_all(&root);
+}
