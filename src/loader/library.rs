@@ -437,7 +437,7 @@ fn on_lifecycle_thread(
 }
 
 /// Runs a plugin call that reports errors through an [`ErrorBuf`].
-fn call_with_error(call: impl FnOnce(*mut ErrorBuf) -> Status) -> Result<(), CallError> {
+pub(crate) fn call_with_error(call: impl FnOnce(*mut ErrorBuf) -> Status) -> Result<(), CallError> {
     let mut storage = [0u8; ERROR_CAPACITY];
     let mut error = ErrorBuf::new(&mut storage);
     let status = call(&mut error);

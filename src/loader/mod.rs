@@ -26,6 +26,7 @@ compile_error!(
 
 pub use error::{CallError, DescriptorError, LoadError, ResolveError};
 pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
+pub(crate) use library::call_with_error;
 pub use library::{LibraryLoader, LoadedLibrary, LoaderConfig, ResolvedCapability};
 
 use std::path::Path;

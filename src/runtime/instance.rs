@@ -2,9 +2,9 @@
 
 use std::rc::Rc;
 
-use crate::abi::{Capability, DestroyFn, ErrorBuf, InstanceHandle, Status};
+use crate::abi::{Capability, DestroyFn, InstanceHandle};
 use crate::generation::GenerationKey;
-use crate::loader::CallError;
+use crate::loader::{CallError, call_with_error};
 use crate::owner::InstanceKey;
 
 use super::owner::OwnerBinding;
@@ -123,18 +123,8 @@ impl<C: Capability> Instance<C> {
         handle: InstanceHandle,
         destroy: DestroyFn,
     ) -> Result<(), CallError> {
-        let mut storage = [0u8; 512];
-        let mut error = ErrorBuf::new(&mut storage);
         // SAFETY: forwarded from the caller.
-        let status: Status = unsafe { destroy(handle, &mut error) };
-        if status.is_ok() {
-            Ok(())
-        } else {
-            Err(CallError {
-                status,
-                message: error.message(&storage),
-            })
-        }
+        call_with_error(|error| unsafe { destroy(handle, error) })
     }
 }
 
