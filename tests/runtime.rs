@@ -10,7 +10,7 @@ use plugin_runtime::generation::{
     Command, CoreConfig, GenerationKey, GenerationState, NotFoundError, Outcome, Snapshot,
 };
 use plugin_runtime::loader::LoaderConfig;
-use plugin_runtime::owner::ReserveError;
+use plugin_runtime::owner::{ReserveError, Subscription};
 use plugin_runtime::runtime::{CreateError, OwnerEvent};
 use plugin_runtime::{Owner, Runtime, RuntimeConfig, RuntimeHandle};
 
@@ -118,6 +118,11 @@ fn reload_with_a_live_instance_drains_then_closes_when_it_is_dropped() {
     let v1 = setup.load(&installed);
     let v1_shadow = setup.shadow_of("fixture.echo");
     let owner = setup.runtime.register_owner("audio.dsp").unwrap();
+    let bystander = setup.runtime.register_owner("library.scanner").unwrap();
+    let subscriber = setup.runtime.register_owner("settings.debug").unwrap();
+    subscriber
+        .subscribe(Subscription::Plugin("fixture.echo".into()))
+        .unwrap();
     let mut old = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
     assert_eq!(old.tag(), 1);
     assert_eq!(old.generation(), v1);
@@ -149,6 +154,12 @@ fn reload_with_a_live_instance_drains_then_closes_when_it_is_dropped() {
         }
         other => panic!("expected a draining notice, got {other:?}"),
     }
+    // A subscriber hears of it; an owner holding nothing of it does not.
+    assert!(matches!(
+        subscriber.recv_timeout(WAIT),
+        Some(OwnerEvent::Draining(notice)) if notice.old == v1
+    ));
+    assert_eq!(bystander.recv_timeout(Duration::from_millis(100)), None);
 
     let mut new = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
     assert_eq!(new.tag(), 2);

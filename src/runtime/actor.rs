@@ -241,6 +241,10 @@ impl Actor {
             }
             #[cfg(test)]
             Request::Panic => panic!("the actor panics, as the test asked"),
+            #[cfg(test)]
+            Request::Block { until } => {
+                let _ = until.recv();
+            }
         }
     }
 

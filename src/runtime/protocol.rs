@@ -58,6 +58,11 @@ pub(crate) enum Request {
     /// Makes the actor panic, to test poisoning.
     #[cfg(test)]
     Panic,
+    /// Makes the actor wait until the sender of `until` is dropped, to fill its queue.
+    #[cfg(test)]
+    Block {
+        until: crossbeam_channel::Receiver<()>,
+    },
 }
 
 /// What goes on the unbounded release queue: the ends of things already counted. Each

@@ -75,3 +75,33 @@ fn a_panicking_actor_poisons_the_runtime_and_unloads_nothing() {
     assert!(crate::loader::code_mapped(&shadow).unwrap());
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_full_request_queue_is_a_typed_error_after_the_send_timeout() {
+    let root = std::env::temp_dir().join(format!("plugin-runtime-full-{}", std::process::id()));
+    let runtime = Runtime::start(
+        RuntimeConfig::default()
+            .with_loader(LoaderConfig::default().with_shadow_root(&root))
+            .with_queue_capacity(2)
+            .with_send_timeout(Duration::from_millis(20)),
+    )
+    .unwrap();
+    let (release, until) = crossbeam_channel::bounded::<()>(0);
+    runtime.shared.send(Request::Block { until }).unwrap();
+    // The actor is now blocked (or about to take the block request): at most two more
+    // requests fit, and one of the next three must find the queue full.
+    let results: Vec<_> = (0..3)
+        .map(|_| runtime.call(Command::Snapshot, Duration::from_millis(1)))
+        .collect();
+    assert!(
+        results.contains(&Err(RequestError::QueueFull)),
+        "{results:?}"
+    );
+    drop(release);
+    // Unblocked, it answers again; nothing was lost or poisoned.
+    let outcome = runtime
+        .call(Command::Snapshot, Duration::from_secs(10))
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Snapshot(_)));
+    let _ = std::fs::remove_dir_all(&root);
+}
