@@ -312,7 +312,10 @@ fn init_thread_is_joined_before_close() {
     // the only test in this binary that loads the threaded fixture.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !thread_names().iter().any(|n| n == "fixture-worker") {
-        assert!(std::time::Instant::now() < deadline, "the worker never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     let report = scratch.loader.close(library);
