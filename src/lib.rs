@@ -8,10 +8,17 @@
 //! * [`loader`]: the only user of `libloading`. It loads each generation from its own
 //!   shadow copy, validates the descriptor before anything is published, and on close
 //!   checks with the OS whether the library is really gone.
+//! * [`generation`]: the lifecycle core, a sans-IO state machine that owns every
+//!   generation, pending load, pin and drain deadline and decides every lifecycle step;
+//!   the actor feeds it inputs with `now` and performs the effects it emits.
+//! * [`owner`]: owners, tickets and instance records, the holds that keep a generation
+//!   from closing.
 //!
 //! # Invariants
 //!
-//! * A library is never closed while something of it is in use, and never on a timeout.
+//! * A library is never closed while something of it is in use, and never on a timeout:
+//!   only a draining generation with no instance, ticket or pin yields the
+//!   [`CloseToken`](generation::CloseToken) the loader's close needs.
 //! * A close is reported as the OS performed it: unmapped, or still mapped by the OS
 //!   loader (for example because of a thread-local destructor on a live thread).
 #![deny(missing_docs)]
