@@ -604,11 +604,21 @@ impl Model {
         if !self.running() {
             return Err("shutting down");
         }
-        let record = self.plugins.get(plugin).ok_or("unknown plugin")?;
+        let Some(record) = self.plugins.get(plugin) else {
+            let draining = self
+                .generations
+                .iter()
+                .any(|g| g.plugin == plugin && matches!(g.state, MState::Draining { .. }));
+            return Err(if draining {
+                "draining only"
+            } else {
+                "unknown plugin"
+            });
+        };
         if !record.enabled {
             return Err("disabled");
         }
-        record.active.ok_or("not active")
+        record.active.ok_or("draining only")
     }
 
     /// What reserving `capability` of `plugin` for live owner `owner` gives.

@@ -620,6 +620,14 @@ impl Lifecycle {
         });
     }
 
+    /// Whether some generation of `plugin_id` drains. Scans every generation: only the
+    /// error paths of reserving and pinning an unknown plugin ask.
+    pub(crate) fn drains(&self, plugin_id: &str) -> bool {
+        self.generations
+            .values()
+            .any(|g| g.plugin_id == plugin_id && matches!(g.stage, Stage::Draining(_)))
+    }
+
     /// Marks the pending loads aimed at `plugin_id` as overtaken: when they finish, their
     /// generation is collected without serving.
     pub(crate) fn cancel_loads_of(&mut self, plugin_id: &str) {
