@@ -20,13 +20,17 @@ use super::state::{Active, DrainReason, GenerationRecord, GenerationState, Stage
 use crate::loader::{CapabilityInfo, CloseOutcome, ModuleInfo};
 use crate::owner::{InstanceKey, InstanceRecord, OwnerKey, OwnerRecord, TicketKey, TicketRecord};
 
+/// The shortest drain timeout used, whatever the configuration says.
+const MIN_DRAIN_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// The core's tunables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreConfig {
-    /// How long a generation may drain before the first stalled-drain report.
+    /// How long a generation may drain before the first stalled-drain report. At least
+    /// one millisecond is used, so stalled reports can never spin.
     pub drain_timeout: Duration,
     /// The longest wait between two stalled-drain reports of one generation; the wait
-    /// doubles after each report up to this.
+    /// doubles after each report up to this. Never less than the drain timeout.
     pub max_stall_interval: Duration,
 }
 
@@ -194,7 +198,9 @@ pub(crate) enum LoadPurpose {
 
 impl Lifecycle {
     /// A core with nothing loaded.
-    pub fn new(config: CoreConfig) -> Self {
+    pub fn new(mut config: CoreConfig) -> Self {
+        config.drain_timeout = config.drain_timeout.max(MIN_DRAIN_TIMEOUT);
+        config.max_stall_interval = config.max_stall_interval.max(config.drain_timeout);
         Self {
             config,
             plugins: HashMap::new(),

@@ -680,3 +680,26 @@ fn an_unloaded_plugin_that_still_drains_is_draining_only() {
         Err(PinError::UnknownPlugin { .. })
     ));
 }
+
+#[test]
+fn a_zero_drain_timeout_cannot_make_stalled_reports_spin() {
+    let now = Instant::now();
+    let core = Lifecycle::new(CoreConfig {
+        drain_timeout: Duration::ZERO,
+        max_stall_interval: Duration::ZERO,
+    });
+    assert_eq!(core.config().drain_timeout, Duration::from_millis(1));
+    let mut h = Harness {
+        core,
+        now,
+        next_request: 0,
+    };
+    let owner = h.core.register_owner("audio.decode");
+    h.load("a", "1");
+    h.instance(owner, "a");
+    h.reload("a", "2");
+    let first = h.core.poll_timeout().unwrap();
+    assert!(first > now);
+    h.core.handle_timeout(first);
+    assert!(h.core.poll_timeout().unwrap() > first);
+}
