@@ -8,16 +8,19 @@
 //! * [`loader`]: the only user of `libloading`. It loads each generation from its own
 //!   shadow copy, validates the descriptor before anything is published, and on close
 //!   checks with the OS whether the library is really gone.
-//! * [`generation`] and [`owner`]: the core, a plain state machine (no threads, no I/O,
-//!   no clock) that owns every generation, owner, ticket, instance record and pin in
-//!   `slotmap` arenas and decides every lifecycle step.
+//! * [`generation`]: the lifecycle core, a sans-IO state machine that owns every
+//!   generation, pending load, pin and drain deadline and decides every lifecycle step;
+//!   the actor feeds it inputs with `now` and performs the effects it emits.
+//! * [`owner`]: owners, tickets and instance records, the holds that keep a generation
+//!   from closing.
 //! * [`runtime`]: the actor thread around the core, the loader thread, and what host
 //!   code holds: [`RuntimeHandle`], [`Owner`] and [`Instance`].
 //!
 //! # Invariants
 //!
-//! * A library is never closed while an instance, ticket or pin of its generation
-//!   exists, and never on a timeout.
+//! * A library is never closed while something of it is in use, and never on a timeout:
+//!   only a draining generation with no instance, ticket or pin yields the
+//!   [`CloseToken`](generation::CloseToken) the loader's close needs.
 //! * At most one generation of a plugin is active; a failed load leaves the previous one
 //!   serving.
 //! * A draining generation is collected in the same step in which its last hold goes.

@@ -108,11 +108,14 @@ impl Run {
         for index in 0..INSTALLED_PATHS {
             loader.install(model::path(index), model::module(index));
         }
+        let config = CoreConfig {
+            drain_timeout: DRAIN_TIMEOUT,
+            max_stall_interval: MAX_STALL_INTERVAL,
+        };
+        let core = Lifecycle::new(config.clone());
+        assert_eq!(core.config(), &config);
         Self {
-            core: Lifecycle::new(CoreConfig {
-                drain_timeout: DRAIN_TIMEOUT,
-                max_stall_interval: MAX_STALL_INTERVAL,
-            }),
+            core,
             model: Model::new(now),
             loader,
             now,
@@ -282,7 +285,8 @@ impl Run {
                 self.core
                     .submit(now, id, submitter, Command::Shutdown { deadline });
             }
-            Op::FinishLoad { which } => self.finish_load(which),
+            Op::FinishLoad { which } => self.finish_load(which, true),
+            Op::FinishLoadUnchecked { which } => self.finish_load(which, false),
             Op::FinishClose { which } => self.finish_close(which),
             Op::SetFailure { path, fail } => {
                 let path = usize::from(path) % (INSTALLED_PATHS + 1);
@@ -369,6 +373,14 @@ impl Run {
                 self.model.advance(self.now);
                 self.core.handle_timeout(self.now);
             }
+            Op::Wake => {
+                let Some(next) = self.model.next_timeout() else {
+                    return;
+                };
+                self.now = self.now.max(next);
+                self.model.advance(self.now);
+                self.core.handle_timeout(self.now);
+            }
             Op::Cleanup { generation } => self.cleanup(generation),
             Op::Stale { which } => self.use_stale(which),
         }
@@ -394,17 +406,16 @@ impl Run {
         self.core.submit(self.now, id, submitter, command);
     }
 
-    fn finish_load(&mut self, which: u8) {
+    fn finish_load(&mut self, which: u8, checked: bool) {
         if self.model.loads.is_empty() {
             return;
         }
         let index = usize::from(which) % self.model.loads.len();
         let load = self.model.loads[index].clone();
         let key = load.key.expect("every pending load's open was seen");
-        let predicted = self.model.predict_open(&load);
-        let result = self
-            .loader
-            .open(&model::path(load.path), load.expected.as_deref());
+        let predicted = self.model.predict_open(&load, checked);
+        let expected = load.expected.as_deref().filter(|_| checked);
+        let result = self.loader.open(&model::path(load.path), expected);
         let answer = match result {
             Ok(library) => {
                 assert!(
@@ -429,7 +440,7 @@ impl Run {
                 Err(failure)
             }
         };
-        self.model.finish_load(index);
+        self.model.finish_load(index, checked);
         self.core.load_finished(self.now, key, answer).unwrap();
         self.stale.push(StaleKey::Load(key));
     }
@@ -705,6 +716,7 @@ impl Run {
         let mut notices: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
         let mut completes = Vec::new();
         let mut stalls = Vec::new();
+        let mut closed_events = Vec::new();
         while let Some(effect) = self.core.poll_effect() {
             match effect {
                 Effect::Open {
@@ -781,11 +793,22 @@ impl Run {
                     self.stats.drains += 1;
                     notices.entry(generation).or_default();
                 }
+                Effect::Event(Event::Closed { generation, .. }) => {
+                    let generation = self.model_generation(generation);
+                    assert_eq!(self.model.generations[generation].state, MState::Closed);
+                    closed_events.push(generation);
+                }
+                Effect::Event(Event::PinnedByLoader { generation, .. }) => {
+                    let generation = self.model_generation(generation);
+                    assert_eq!(self.model.generations[generation].state, MState::Pinned);
+                    closed_events.push(generation);
+                }
                 Effect::Event(_) => {}
                 other => panic!("unknown effect {other:?}"),
             }
         }
         assert_eq!(opens, expect.opens, "opens");
+        assert_eq!(closed_events, expect.closed, "close results reported");
         let mut want_closes = expect.closes.clone();
         want_closes.sort_unstable();
         closes.sort_unstable();
@@ -796,7 +819,11 @@ impl Run {
         let want_notices: BTreeMap<usize, BTreeSet<usize>> = expect.notices.into_iter().collect();
         assert_eq!(notices, want_notices, "drains and their notices");
         assert_eq!(completes, expect.completes, "completions");
-        assert_eq!(stalls, expect.stalls, "stalled-drain reports");
+        // Reports come in arena order, which follows slot reuse; compare them as a set.
+        let mut want_stalls = expect.stalls;
+        want_stalls.sort();
+        stalls.sort();
+        assert_eq!(stalls, want_stalls, "stalled-drain reports");
     }
 
     fn model_outcome(&self, outcome: &Outcome) -> MOutcome {
@@ -910,6 +937,25 @@ impl Run {
                 .map(|(g, _)| g);
             assert_eq!(resolved, active, "resolve reads the active generation");
         }
+        let mut listed: Vec<(String, GenerationKey, String, String)> = self
+            .core
+            .list()
+            .map(|(p, g, c)| (p.to_owned(), g, c.kind.clone(), c.type_id.clone()))
+            .collect();
+        listed.sort();
+        let mut model_listed = Vec::new();
+        for (plugin_id, plugin) in &self.model.plugins {
+            let Some(active) = plugin.active else {
+                continue;
+            };
+            let generation = &self.model.generations[active];
+            let key = generation.key.expect("known");
+            for c in model::module(generation.path).capabilities {
+                model_listed.push((plugin_id.clone(), key, c.kind, c.type_id));
+            }
+        }
+        model_listed.sort();
+        assert_eq!(listed, model_listed, "list reads the active generations");
         let snapshot = self.core.snapshot();
         let enabled: Vec<(String, bool)> = snapshot
             .plugins
@@ -996,7 +1042,7 @@ fn reserve_error_name(error: &ReserveError) -> &'static str {
         ReserveError::Owner(_) => "owner",
         ReserveError::UnknownPlugin { .. } => "unknown plugin",
         ReserveError::Disabled { .. } => "disabled",
-        ReserveError::NotActive { .. } => "not active",
+        ReserveError::DrainingOnly { .. } => "draining only",
         ReserveError::NoCapability { .. } => "no capability",
         ReserveError::InterfaceVersion { .. } => "interface version",
         ReserveError::ShuttingDown => "shutting down",
@@ -1009,7 +1055,7 @@ fn pin_error_name(error: &PinError) -> &'static str {
         PinError::Owner(_) => "owner",
         PinError::UnknownPlugin { .. } => "unknown plugin",
         PinError::Disabled { .. } => "disabled",
-        PinError::NotActive { .. } => "not active",
+        PinError::DrainingOnly { .. } => "draining only",
         PinError::ShuttingDown => "shutting down",
         _ => "other",
     }

@@ -60,10 +60,11 @@ pub fn module(path: usize) -> ModuleInfo {
 
 /// The capability an [`Op::Reserve`](crate::op::Op::Reserve) asks for.
 pub fn capability(index: u8) -> (&'static str, &'static str, u32) {
-    match index % 3 {
+    match index % 4 {
         0 => ("decoder", "wav", 1),
         1 => ("decoder", "wav", 2),
-        _ => ("dsp", "gain", 1),
+        2 => ("dsp", "gain", 1),
+        _ => ("dsp", "wav", 1),
     }
 }
 
@@ -228,6 +229,8 @@ pub struct StepExpect {
     pub completes: Vec<(RequestId, Option<OwnerKey>, MOutcome)>,
     /// Stalled-drain reports: generation, report number, holders.
     pub stalls: Vec<(usize, u32, MHolders)>,
+    /// Generations whose close result (closed or pinned by the loader) is reported.
+    pub closed: Vec<usize>,
 }
 
 /// Shutdown progress.
@@ -473,7 +476,7 @@ impl Model {
 
     /// What the loader will do with the pending load: the module's path on success, the
     /// failing step otherwise.
-    pub fn predict_open(&self, load: &MLoad) -> Result<usize, &'static str> {
+    pub fn predict_open(&self, load: &MLoad, checked: bool) -> Result<usize, &'static str> {
         if load.path >= INSTALLED_PATHS {
             return Err("copy");
         }
@@ -481,18 +484,18 @@ impl Model {
             return Err("open");
         }
         if let Some(expected) = &load.expected {
-            if expected != plugin_at(load.path) {
+            if checked && expected != plugin_at(load.path) {
                 return Err("descriptor");
             }
         }
         Ok(load.path)
     }
 
-    /// The actor answered pending load `index`. Returns the new generation, if one was
-    /// made.
-    pub fn finish_load(&mut self, index: usize) -> Option<usize> {
+    /// The actor answered pending load `index`, after the loader checked the expected
+    /// plugin id or (`checked` false) not. Returns the new generation, if one was made.
+    pub fn finish_load(&mut self, index: usize, checked: bool) -> Option<usize> {
         let load = self.loads.remove(index);
-        let path = match self.predict_open(&load) {
+        let path = match self.predict_open(&load, checked) {
             Err(_) => {
                 self.complete(load.request, load.submitter, MOutcome::Failed("load"));
                 self.check_shutdown();
@@ -508,6 +511,11 @@ impl Model {
             state: MState::Active,
             key: None,
         });
+        if load.expected.as_ref().is_some_and(|e| e != &plugin) {
+            self.drain(generation, None);
+            self.complete(load.request, load.submitter, MOutcome::Failed("mismatch"));
+            return Some(generation);
+        }
         if load.cancelled || !self.running() {
             self.drain(generation, None);
             self.complete(load.request, load.submitter, MOutcome::Failed("cancelled"));
@@ -575,6 +583,7 @@ impl Model {
             MClose::Unmapped => MState::Closed,
             MClose::StillMapped | MClose::KeptLoaded => MState::Pinned,
         };
+        self.expect.closed.push(generation);
         self.check_shutdown();
     }
 
@@ -604,11 +613,21 @@ impl Model {
         if !self.running() {
             return Err("shutting down");
         }
-        let record = self.plugins.get(plugin).ok_or("unknown plugin")?;
+        let Some(record) = self.plugins.get(plugin) else {
+            let draining = self
+                .generations
+                .iter()
+                .any(|g| g.plugin == plugin && matches!(g.state, MState::Draining { .. }));
+            return Err(if draining {
+                "draining only"
+            } else {
+                "unknown plugin"
+            });
+        };
         if !record.enabled {
             return Err("disabled");
         }
-        record.active.ok_or("not active")
+        record.active.ok_or("draining only")
     }
 
     /// What reserving `capability` of `plugin` for live owner `owner` gives.

@@ -61,6 +61,12 @@ pub enum Op {
         /// Which pending open.
         which: u8,
     },
+    /// A faulty actor answers one pending open without letting the loader check the
+    /// expected plugin id: the core must reject a module of another plugin itself.
+    FinishLoadUnchecked {
+        /// Which pending open.
+        which: u8,
+    },
     /// The actor closes one collected generation's library and answers.
     FinishClose {
         /// Which pending close.
@@ -94,7 +100,9 @@ pub enum Op {
         /// The plugin index, or all.
         plugin: Option<u8>,
     },
-    /// An owner reserves a ticket: 0 `decoder/wav` v1, 1 `decoder/wav` v2, 2 `dsp/gain` v1.
+    /// An owner reserves a ticket: 0 `decoder/wav` v1, 1 `decoder/wav` v2, 2 `dsp/gain`
+    /// v1, 3 `dsp/wav` v1 (offered by no module, but sharing a kind and a type id with
+    /// capabilities that are).
     Reserve {
         /// Which live owner.
         owner: u8,
@@ -140,6 +148,8 @@ pub enum Op {
         /// Milliseconds.
         millis: u16,
     },
+    /// Virtual time jumps exactly to the core's next timeout, as the actor's loop does.
+    Wake,
     /// The record of a generation is removed (closed ones only).
     Cleanup {
         /// Which generation ever made.
@@ -172,6 +182,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Snapshot),
         1 => (0..20u8).prop_map(|after_secs| Op::Shutdown { after_secs }),
         8 => any::<u8>().prop_map(|which| Op::FinishLoad { which }),
+        1 => any::<u8>().prop_map(|which| Op::FinishLoadUnchecked { which }),
         5 => any::<u8>().prop_map(|which| Op::FinishClose { which }),
         1 => (0..5u8, any::<bool>()).prop_map(|(path, fail)| Op::SetFailure { path, fail }),
         1 => (0..5u8, 0..3u8).prop_map(|(path, outcome)| Op::SetCloseOutcome { path, outcome }),
@@ -179,7 +190,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(|owner| Op::UnregisterOwner { owner }),
         1 => (any::<u8>(), proptest::option::of(0..3u8))
             .prop_map(|(owner, plugin)| Op::Subscribe { owner, plugin }),
-        10 => (any::<u8>(), plugin(), 0..3u8).prop_map(|(owner, plugin, capability)| Op::Reserve {
+        10 => (any::<u8>(), plugin(), 0..4u8).prop_map(|(owner, plugin, capability)| Op::Reserve {
             owner,
             plugin,
             capability
@@ -192,6 +203,7 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(owner, plugin)| Op::Pin { owner, plugin }),
         3 => any::<u8>().prop_map(|pin| Op::Unpin { pin }),
         3 => (0..20_000u16).prop_map(|millis| Op::Advance { millis }),
+        2 => Just(Op::Wake),
         1 => any::<u8>().prop_map(|generation| Op::Cleanup { generation }),
         1 => any::<u8>().prop_map(|which| Op::Stale { which }),
     ]

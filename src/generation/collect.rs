@@ -7,7 +7,7 @@ use super::effect::{Effect, Event};
 use super::holders::{Hold, Holders};
 use super::keys::GenerationKey;
 use super::lifecycle::Lifecycle;
-use super::state::{Active, Closing, Draining, Stage};
+use super::state::{Closing, Draining, Stage};
 use crate::owner::OwnerKey;
 
 /// The permission to close one generation's library.
@@ -70,14 +70,13 @@ impl Lifecycle {
         let Some(record) = self.generations.get_mut(generation) else {
             return;
         };
-        if !matches!(record.stage, Stage::Draining(_)) {
-            return;
-        }
-        // A placeholder for the moment the draining state is moved out; overwritten below.
-        let Stage::Draining(draining) =
-            std::mem::replace(&mut record.stage, Stage::Active(Active { since: now }))
-        else {
-            unreachable!("matched Draining just above");
+        // Moved out to be consumed by the transition; the placeholder never stays.
+        let draining = match std::mem::replace(&mut record.stage, Stage::placeholder(now)) {
+            Stage::Draining(draining) => draining,
+            other => {
+                record.stage = other;
+                return;
+            }
         };
         match draining.collect(now, generation, &record.holders) {
             Ok((closing, token)) => {

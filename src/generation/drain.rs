@@ -64,14 +64,13 @@ impl Lifecycle {
         let Some(record) = self.generations.get_mut(key) else {
             return;
         };
-        if !matches!(record.stage, Stage::Active(_)) {
-            return;
-        }
-        // A placeholder for the moment the active state is moved out; overwritten below.
-        let Stage::Active(active) =
-            std::mem::replace(&mut record.stage, Stage::Active(Active { since: now }))
-        else {
-            unreachable!("matched Active just above");
+        // Moved out to be consumed by the transition; the placeholder never stays.
+        let active = match std::mem::replace(&mut record.stage, Stage::placeholder(now)) {
+            Stage::Active(active) => active,
+            other => {
+                record.stage = other;
+                return;
+            }
         };
         record.stage = Stage::Draining(active.drain(now, reason, successor, &self.config));
         let plugin_id = record.plugin_id.clone();

@@ -20,13 +20,17 @@ use super::state::{Active, DrainReason, GenerationRecord, GenerationState, Stage
 use crate::loader::{CapabilityInfo, CloseOutcome, ModuleInfo};
 use crate::owner::{InstanceKey, InstanceRecord, OwnerKey, OwnerRecord, TicketKey, TicketRecord};
 
+/// The shortest drain timeout used, whatever the configuration says.
+const MIN_DRAIN_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// The core's tunables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreConfig {
-    /// How long a generation may drain before the first stalled-drain report.
+    /// How long a generation may drain before the first stalled-drain report. At least
+    /// one millisecond is used, so stalled reports can never spin.
     pub drain_timeout: Duration,
     /// The longest wait between two stalled-drain reports of one generation; the wait
-    /// doubles after each report up to this.
+    /// doubles after each report up to this. Never less than the drain timeout.
     pub max_stall_interval: Duration,
 }
 
@@ -72,6 +76,67 @@ impl Default for CoreConfig {
 /// * A generation is collected (its [`CloseToken`] emitted) only while draining with no
 ///   instance, ticket or pin, and in the same input that released its last hold.
 /// * A key to a removed record yields a [`NotFoundError`], never another record.
+///
+/// # Examples
+///
+/// One load, one instance, a reload that drains the old generation, and the release that
+/// collects it:
+///
+/// ```
+/// use std::time::Instant;
+/// use plugin_runtime::generation::{Command, CoreConfig, Effect, Lifecycle, RequestId};
+/// use plugin_runtime::loader::{CapabilityInfo, CloseOutcome, ModuleInfo};
+///
+/// let module = ModuleInfo {
+///     plugin_id: "wav".into(),
+///     version: "1".into(),
+///     display_name: "WAV".into(),
+///     abi_major: 1,
+///     abi_minor: 0,
+///     capabilities: vec![CapabilityInfo {
+///         kind: "decoder".into(),
+///         type_id: "wav".into(),
+///         interface_version: 1,
+///         display_name: "WAV decoder".into(),
+///         default_config: Vec::new(),
+///     }],
+/// };
+/// let now = Instant::now();
+/// let mut core = Lifecycle::new(CoreConfig::default());
+/// let owner = core.register_owner("audio.decode");
+///
+/// // The actor's loop: perform each effect, answer the ones that need an answer.
+/// let mut run = |core: &mut Lifecycle, closes: &mut usize| {
+///     while let Some(effect) = core.poll_effect() {
+///         match effect {
+///             Effect::Open { load, .. } => {
+///                 core.load_finished(now, load, Ok(module.clone())).unwrap();
+///             }
+///             Effect::Close(token) => {
+///                 *closes += 1;
+///                 core.closed(now, token, CloseOutcome::Unmapped).unwrap();
+///             }
+///             _ => {}
+///         }
+///     }
+/// };
+/// let mut closes = 0;
+/// let load = Command::Load { path: "/plugins/wav.so".into(), expected_plugin_id: None };
+/// core.submit(now, RequestId(1), Some(owner), load);
+/// run(&mut core, &mut closes);
+///
+/// let ticket = core.reserve_ticket(now, owner, "wav", "decoder", "wav", 1).unwrap();
+/// // ... the owner calls the capability's create on its own thread ...
+/// let instance = core.ticket_created(now, ticket.key).unwrap();
+///
+/// core.submit(now, RequestId(2), Some(owner), Command::Reload { plugin_id: "wav".into() });
+/// run(&mut core, &mut closes);
+/// assert_eq!(closes, 0, "the old generation drains while the instance lives");
+///
+/// core.release_instance(now, instance).unwrap();
+/// run(&mut core, &mut closes);
+/// assert_eq!(closes, 1, "collected by the release itself");
+/// ```
 #[derive(Debug)]
 pub struct Lifecycle {
     pub(crate) config: CoreConfig,
@@ -133,7 +198,9 @@ pub(crate) enum LoadPurpose {
 
 impl Lifecycle {
     /// A core with nothing loaded.
-    pub fn new(config: CoreConfig) -> Self {
+    pub fn new(mut config: CoreConfig) -> Self {
+        config.drain_timeout = config.drain_timeout.max(MIN_DRAIN_TIMEOUT);
+        config.max_stall_interval = config.max_stall_interval.max(config.drain_timeout);
         Self {
             config,
             plugins: HashMap::new(),
@@ -403,13 +470,13 @@ impl Lifecycle {
             .generations
             .get_mut(key)
             .ok_or(ClosedError::NotClosing(key))?;
-        let Stage::Closing(_) = record.stage else {
-            return Err(ClosedError::NotClosing(key));
-        };
-        let Stage::Closing(closing) =
-            std::mem::replace(&mut record.stage, Stage::Active(Active { since: now }))
-        else {
-            unreachable!("matched Closing just above");
+        // Moved out to be consumed by the transition; the placeholder never stays.
+        let closing = match std::mem::replace(&mut record.stage, Stage::placeholder(now)) {
+            Stage::Closing(closing) => closing,
+            other => {
+                record.stage = other;
+                return Err(ClosedError::NotClosing(key));
+            }
         };
         record.stage = closing.closed(now, outcome);
         let plugin_id = record.plugin_id.clone();
@@ -622,6 +689,14 @@ impl Lifecycle {
             path,
             expected_plugin_id,
         });
+    }
+
+    /// Whether some generation of `plugin_id` drains. Scans every generation: only the
+    /// error paths of reserving and pinning an unknown plugin ask.
+    pub(crate) fn drains(&self, plugin_id: &str) -> bool {
+        self.generations
+            .values()
+            .any(|g| g.plugin_id == plugin_id && matches!(g.stage, Stage::Draining(_)))
     }
 
     /// Marks the pending loads aimed at `plugin_id` as overtaken: when they finish, their

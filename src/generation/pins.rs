@@ -39,26 +39,28 @@ impl Lifecycle {
                 return Err(PinError::Owner(NotFoundError::Owner(owner)));
             }
         }
-        let plugin = self
-            .plugins
-            .get(plugin_id)
-            .ok_or_else(|| PinError::UnknownPlugin {
-                plugin_id: plugin_id.to_owned(),
-            })?;
+        let Some(plugin) = self.plugins.get(plugin_id) else {
+            let plugin_id = plugin_id.to_owned();
+            return Err(if self.drains(&plugin_id) {
+                PinError::DrainingOnly { plugin_id }
+            } else {
+                PinError::UnknownPlugin { plugin_id }
+            });
+        };
         if !plugin.enabled {
             return Err(PinError::Disabled {
                 plugin_id: plugin_id.to_owned(),
             });
         }
-        let generation = plugin.active.ok_or_else(|| PinError::NotActive {
+        let generation = plugin.active.ok_or_else(|| PinError::DrainingOnly {
             plugin_id: plugin_id.to_owned(),
         })?;
-        let record = self
-            .generations
-            .get_mut(generation)
-            .ok_or_else(|| PinError::NotActive {
-                plugin_id: plugin_id.to_owned(),
-            })?;
+        let record =
+            self.generations
+                .get_mut(generation)
+                .ok_or_else(|| PinError::DrainingOnly {
+                    plugin_id: plugin_id.to_owned(),
+                })?;
         record.holders.add(owner, Hold::Pin);
         let pin = self.pins.insert(PinRecord { generation, owner });
         Ok((pin, generation))

@@ -124,6 +124,12 @@ pub(crate) struct PinnedByLoader {
 }
 
 impl Stage {
+    /// A value to leave in a record for the instant a state is moved out to be consumed
+    /// by a transition; every caller overwrites it before returning.
+    pub(crate) fn placeholder(now: Instant) -> Self {
+        Stage::Closing(Closing { since: now })
+    }
+
     /// The state as plain data.
     pub(crate) fn state(&self) -> GenerationState {
         match self {

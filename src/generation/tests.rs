@@ -655,3 +655,51 @@ fn every_command_completes_once_with_its_submitter() {
         }] if *o == owner
     ));
 }
+
+#[test]
+fn an_unloaded_plugin_that_still_drains_is_draining_only() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    h.load("a", "1");
+    let instance = h.instance(owner, "a");
+    h.submit(Command::Unload {
+        plugin_id: "a".into(),
+    });
+    assert!(matches!(
+        h.core
+            .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1),
+        Err(ReserveError::DrainingOnly { .. })
+    ));
+    assert!(matches!(
+        h.core.pin(h.now, None, "a"),
+        Err(PinError::DrainingOnly { .. })
+    ));
+    h.core.release_instance(h.now, instance).unwrap();
+    assert!(matches!(
+        h.core.pin(h.now, None, "a"),
+        Err(PinError::UnknownPlugin { .. })
+    ));
+}
+
+#[test]
+fn a_zero_drain_timeout_cannot_make_stalled_reports_spin() {
+    let now = Instant::now();
+    let core = Lifecycle::new(CoreConfig {
+        drain_timeout: Duration::ZERO,
+        max_stall_interval: Duration::ZERO,
+    });
+    assert_eq!(core.config().drain_timeout, Duration::from_millis(1));
+    let mut h = Harness {
+        core,
+        now,
+        next_request: 0,
+    };
+    let owner = h.core.register_owner("audio.decode");
+    h.load("a", "1");
+    h.instance(owner, "a");
+    h.reload("a", "2");
+    let first = h.core.poll_timeout().unwrap();
+    assert!(first > now);
+    h.core.handle_timeout(first);
+    assert!(h.core.poll_timeout().unwrap() > first);
+}

@@ -22,9 +22,10 @@ pub enum ReserveError {
         /// The plugin.
         plugin_id: String,
     },
-    /// The plugin has no active generation: only draining ones, or a load in progress.
-    #[error("plugin `{plugin_id}` has no active generation")]
-    NotActive {
+    /// The plugin has no active generation, only draining ones: it was unloaded (or its
+    /// load has not finished) while some of its generations are still held.
+    #[error("plugin `{plugin_id}` only has draining generations")]
+    DrainingOnly {
         /// The plugin.
         plugin_id: String,
     },

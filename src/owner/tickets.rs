@@ -132,18 +132,20 @@ impl Lifecycle {
         if !self.owners.contains_key(owner) {
             return Err(ReserveError::Owner(NotFoundError::Owner(owner)));
         }
-        let plugin = self
-            .plugins
-            .get(plugin_id)
-            .ok_or_else(|| ReserveError::UnknownPlugin {
-                plugin_id: plugin_id.to_owned(),
-            })?;
+        let Some(plugin) = self.plugins.get(plugin_id) else {
+            let plugin_id = plugin_id.to_owned();
+            return Err(if self.drains(&plugin_id) {
+                ReserveError::DrainingOnly { plugin_id }
+            } else {
+                ReserveError::UnknownPlugin { plugin_id }
+            });
+        };
         if !plugin.enabled {
             return Err(ReserveError::Disabled {
                 plugin_id: plugin_id.to_owned(),
             });
         }
-        let not_active = || ReserveError::NotActive {
+        let not_active = || ReserveError::DrainingOnly {
             plugin_id: plugin_id.to_owned(),
         };
         let generation = plugin.active.ok_or_else(not_active)?;
