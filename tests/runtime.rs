@@ -211,9 +211,10 @@ fn unload_and_disable_with_live_instances_drain_then_close_and_refuse_creation()
     assert!(draining(&setup.state(echo_gen)));
     assert!(draining(&setup.state(threaded_gen)));
 
+    // Unloaded but still held: only draining generations are left.
     assert!(matches!(
         owner.create::<Probe>("fixture.echo", "echo", b""),
-        Err(CreateError::Reserve(ReserveError::UnknownPlugin { .. }))
+        Err(CreateError::Reserve(ReserveError::DrainingOnly { .. }))
     ));
     assert!(matches!(
         owner.create::<Probe>("fixture.threaded", "worker", b""),
@@ -224,6 +225,11 @@ fn unload_and_disable_with_live_instances_drain_then_close_and_refuse_creation()
     drop(worker);
     setup.wait_removed(echo_gen);
     setup.wait_removed(threaded_gen);
+    // Once its last generation is gone, an unloaded plugin is unknown.
+    assert!(matches!(
+        owner.create::<Probe>("fixture.echo", "echo", b""),
+        Err(CreateError::Reserve(ReserveError::UnknownPlugin { .. }))
+    ));
 
     // Enabling loads a new generation from the recorded path.
     assert!(matches!(
