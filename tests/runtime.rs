@@ -432,3 +432,49 @@ fn a_module_pin_keeps_a_draining_generation_open() {
     drop(pin);
     setup.wait_removed(generation);
 }
+
+#[test]
+fn a_generation_kept_mapped_by_a_thread_local_goes_once_the_thread_ends() {
+    let setup = Setup::new("tls");
+    let path = setup.install("fixture-tls", "libtls.so");
+    let generation = setup.load(&path);
+    let shadow = setup.shadow_of("fixture.tls");
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let runtime = setup.runtime.clone();
+    // An owner thread calls the plugin (which registers a thread-local destructor on
+    // it), drops its instance, and stays alive until told to end.
+    let toucher = std::thread::spawn(move || {
+        let owner = runtime.register_owner("toucher").unwrap();
+        let mut instance = owner.create::<Probe>("fixture.tls", "tls", b"").unwrap();
+        instance.process(&mut [0.0]).unwrap();
+        drop(instance);
+        drop(owner);
+        done_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    });
+    done_rx.recv().unwrap();
+    setup.call(Command::Unload {
+        plugin_id: "fixture.tls".into(),
+    });
+    let deadline = Instant::now() + WAIT;
+    while !matches!(
+        setup.state(generation),
+        GenerationState::PinnedByLoader { .. }
+    ) {
+        assert!(Instant::now() < deadline, "{:?}", setup.state(generation));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(code_mapped(&shadow), "reported pinned, but not mapped");
+
+    release_tx.send(()).unwrap();
+    toucher.join().unwrap();
+    // The next close in the process lets glibc unmap it, and the runtime notices.
+    let other = setup.install("fixture-echo-v1", "libecho.so");
+    setup.load(&other);
+    setup.call(Command::Unload {
+        plugin_id: "fixture.echo".into(),
+    });
+    setup.wait_removed(generation);
+    assert!(!code_mapped(&shadow));
+}

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -10,9 +11,9 @@ use crossbeam_channel::{Receiver, Sender, never, select};
 use slotmap::SecondaryMap;
 
 use crate::generation::{
-    Command, CoreConfig, Effect, Event, Lifecycle, LoadFailure, Outcome, RequestId,
+    Command, CoreConfig, Effect, Event, GenerationKey, Lifecycle, LoadFailure, Outcome, RequestId,
 };
-use crate::loader::{CloseOutcome, LibraryLoader};
+use crate::loader::{CloseOutcome, LibraryLoader, code_mapped};
 use crate::owner::OwnerKey;
 
 use super::error::StartError;
@@ -33,6 +34,9 @@ pub(crate) struct Actor {
     jobs: Sender<LoaderJob>,
     /// Opens and closes handed to the loader thread and not yet answered.
     jobs_in_flight: usize,
+    /// Generations the OS loader kept mapped after their close, with their shadow copy:
+    /// rechecked after every later close, which is when glibc unmaps them.
+    still_mapped: Vec<(GenerationKey, PathBuf)>,
 }
 
 impl Actor {
@@ -60,6 +64,7 @@ impl Actor {
             waiters: HashMap::new(),
             jobs: jobs_tx,
             jobs_in_flight: 0,
+            still_mapped: Vec::new(),
         };
         std::thread::Builder::new()
             .name("plugin-runtime-actor".into())
@@ -305,16 +310,36 @@ impl Actor {
             }
             LoaderDone::Closed { token, report } => {
                 let generation = token.generation();
-                let unmapped = report.outcome == CloseOutcome::Unmapped;
+                let outcome = report.outcome.clone();
                 if let Err(e) = self.core.closed(now, token, report.outcome) {
                     tracing::error!(error = %e, "the core did not expect this close");
-                } else if unmapped {
+                } else if outcome == CloseOutcome::Unmapped {
                     // Gone from the process: the record goes too, and its key now
                     // resolves to not-found.
                     let _ = self.core.cleanup(generation);
+                } else if outcome == CloseOutcome::StillMapped {
+                    self.still_mapped.push((generation, report.shadow_path));
                 }
+                self.recheck_still_mapped();
             }
         }
+    }
+
+    /// Removes the records of generations the OS loader has unmapped since their close.
+    ///
+    /// glibc keeps a library mapped while a live thread holds one of its thread-local
+    /// destructors, and unmaps it at a later `dlclose` once those threads have ended; a
+    /// close is therefore the moment to look again. Only `/proc/self/maps` decides.
+    fn recheck_still_mapped(&mut self) {
+        let core = &mut self.core;
+        self.still_mapped.retain(|(generation, shadow)| match code_mapped(shadow) {
+            Ok(false) => {
+                tracing::info!(generation = ?generation, "a generation kept mapped by the OS loader is gone");
+                let _ = core.cleanup(*generation);
+                false
+            }
+            Ok(true) | Err(_) => true,
+        });
     }
 
     /// A reference to a generation's library for a ticket or pin. The core only grants
