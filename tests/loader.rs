@@ -387,3 +387,27 @@ fn the_benchmark_symbol_is_the_vtable_function() {
     }
     scratch.loader.close(library);
 }
+
+#[test]
+fn a_failed_init_keeps_the_library_loaded_under_its_thread() {
+    let mut scratch = Scratch::new("init-fails");
+    let err = scratch
+        .loader
+        .load(&fixtures().path("fixture-init-fails"), None)
+        .unwrap_err();
+    assert!(matches!(err, LoadError::Init { .. }), "{err}");
+    assert!(err.to_string().contains("starting a thread"), "{err}");
+    assert!(scratch.shadow_files().is_empty(), "the shadow copy stays");
+    // The orphan thread keeps running the library's code, so the code must still be
+    // mapped (the copy is unlinked, so the mapping shows as deleted).
+    let dir = scratch.loader.shadow_dir().to_str().unwrap().to_owned();
+    let maps = fs::read_to_string("/proc/self/maps").unwrap();
+    assert!(
+        maps.lines()
+            .any(|l| l.contains(&dir)
+                && l.split_whitespace().nth(1).is_some_and(|p| p.contains('x'))),
+        "a library whose init failed was unmapped"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(thread_names().iter().any(|n| n == "fixture-orphan"));
+}

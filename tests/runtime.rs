@@ -478,3 +478,26 @@ fn a_generation_kept_mapped_by_a_thread_local_goes_once_the_thread_ends() {
     setup.wait_removed(generation);
     assert!(!code_mapped(&shadow));
 }
+
+#[test]
+fn an_owners_pin_outlives_the_owner_and_still_holds_the_generation() {
+    let setup = Setup::new("owner-pin");
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    let generation = setup.load(&path);
+    let shadow = setup.shadow_of("fixture.echo");
+    let owner = setup.runtime.register_owner("metadata.worker").unwrap();
+    let pin = owner.pin("fixture.echo").unwrap();
+    drop(owner);
+    setup.call(Command::Unload {
+        plugin_id: "fixture.echo".into(),
+    });
+    // The owner is gone but its pin is not: the generation drains and stays mapped.
+    assert!(draining(&setup.state(generation)));
+    assert!(code_mapped(&shadow));
+    assert!(pin.library().capability::<Probe>("echo").is_ok());
+    drop(pin);
+    // Then it closes normally (unmapped and removed), not kept loaded.
+    setup.wait_removed(generation);
+    assert!(!code_mapped(&shadow));
+    assert_eq!(setup.snapshot().owners, 0);
+}

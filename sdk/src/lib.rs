@@ -202,10 +202,11 @@ pub unsafe fn guard(error: *mut ErrorBuf, f: impl FnOnce() -> Result<(), PluginE
     let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => return Status::OK,
         Ok(Err(e)) => (e.status, e.message),
-        Err(payload) => (
-            Status::PANIC,
-            format!("plugin panicked: {}", panic_message(&*payload)),
-        ),
+        Err(payload) => {
+            let message = format!("plugin panicked: {}", panic_message(&*payload));
+            forget_payload(payload);
+            (Status::PANIC, message)
+        }
     };
     // SAFETY: the caller promises `error` is null or valid and writable.
     if let Some(buf) = unsafe { error.as_mut() } {
@@ -218,7 +219,13 @@ pub unsafe fn guard(error: *mut ErrorBuf, f: impl FnOnce() -> Result<(), PluginE
 /// Runs `f` and returns its value, or `fallback` if it panics. For vtable functions
 /// whose signature has no status to report an error with.
 pub fn guard_or<R>(fallback: R, f: impl FnOnce() -> R) -> R {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => value,
+        Err(payload) => {
+            forget_payload(payload);
+            fallback
+        }
+    }
 }
 
 /// Runs `f` on the instance behind `handle` under [`guard`].
@@ -258,7 +265,10 @@ pub unsafe fn with_instance_or<T: CapabilityImpl, R>(
     match unsafe { instance_mut::<T>(handle) } {
         Some(instance) => match catch_unwind(AssertUnwindSafe(|| f(instance))) {
             Ok(value) => value,
-            Err(_) => fallback,
+            Err(payload) => {
+                forget_payload(payload);
+                fallback
+            }
         },
         None => fallback,
     }
@@ -268,7 +278,8 @@ pub unsafe fn with_instance_or<T: CapabilityImpl, R>(
 pub fn log(level: LogLevel, message: &str) {
     let context = HOST.load(Ordering::Acquire);
     // SAFETY: `HOST` is only ever null or the pointer the host passed to `init`, which the
-    // ABI keeps valid until `deinit` returns; `deinit` resets it to null first.
+    // ABI keeps valid until `deinit` returns; `deinit` resets it to null before it
+    // returns (after the user's hook, which may still log).
     let Some(context) = (unsafe { context.as_ref() }) else {
         return;
     };
@@ -333,6 +344,13 @@ unsafe extern "C" fn destroy_shim<T: CapabilityImpl>(
     unsafe { guard(error, body) }
 }
 
+/// Leaks a caught panic's payload instead of dropping it: a payload's own `Drop` may
+/// panic (`std::panic::panic_any` takes any type), and that second unwind would escape
+/// the boundary. A panic is rare enough that the leak does not matter.
+fn forget_payload(payload: Box<dyn Any + Send>) {
+    std::mem::forget(payload);
+}
+
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         s
@@ -384,12 +402,15 @@ pub mod __private {
         status
     }
 
-    /// Wraps a descriptor so it can live in a `static`.
+    /// Wraps a descriptor part so it can live in a `static`.
     #[repr(transparent)]
     #[derive(Debug)]
     pub struct Static<T>(pub T);
-    // SAFETY: descriptors are immutable static data (see `ModuleDescriptor`'s `Sync`).
-    unsafe impl<T> Sync for Static<T> {}
+    // SAFETY: a module descriptor is immutable static data (see `ModuleDescriptor`'s
+    // `Sync`); only these two types are wrapped, so no interior mutability is shared.
+    unsafe impl Sync for Static<ModuleDescriptor> {}
+    // SAFETY: a string pair pointing to a `&'static str`: immutable static data.
+    unsafe impl Sync for Static<StrRef> {}
 }
 
 /// Exports a module: its descriptor, its `init`/`deinit` and the versioned entry symbol.

@@ -63,7 +63,9 @@ pub enum LoadError {
         /// The plugin id in the descriptor.
         found: String,
     },
-    /// The module's `init` failed or panicked; the library was closed again.
+    /// The module's `init` failed or panicked. The library is kept loaded for the life of
+    /// the process rather than closed: a failing `init` may have started threads that
+    /// run its code, and `deinit` only follows a successful `init`.
     #[error("init: {status}: {message}")]
     Init {
         /// The status `init` returned.
@@ -180,6 +182,15 @@ pub enum DescriptorError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResolveError {
+    /// The plugin's vtable pointer is not aligned for the host's vtable type, so it
+    /// cannot be that type.
+    #[error("capability `{kind}/{type_id}` has a vtable misaligned for the host's type")]
+    MisalignedVtable {
+        /// The kind.
+        kind: &'static str,
+        /// The type id.
+        type_id: String,
+    },
     /// The module offers no capability of this kind and type id.
     #[error("no capability `{kind}/{type_id}`")]
     NotFound {

@@ -97,9 +97,10 @@ impl LibraryLoader {
     ///
     /// # Errors
     ///
-    /// One [`LoadError`] variant per failing step. On every error the library is closed
-    /// again (without `deinit`, which only follows a successful `init`) and the shadow
-    /// copy is removed.
+    /// One [`LoadError`] variant per failing step, and the shadow copy is removed. A
+    /// library refused before its `init` ran is closed again. One whose `init` failed is
+    /// kept loaded (see [`LoadError::Init`]): `init` may have started threads, and
+    /// `deinit` only follows a successful `init`.
     pub fn load(
         &mut self,
         path: &Path,
@@ -142,7 +143,18 @@ impl LibraryLoader {
                 shadow_path,
                 installed_path: path.to_owned(),
             }),
+            Err(e @ LoadError::Init { .. }) => {
+                // A failed `init` may already have started threads that run the
+                // library's code, and `deinit` only follows a successful `init`: closing
+                // could unmap code under them. So the library stays loaded, deliberately
+                // leaked, as after a failed `deinit`.
+                tracing::error!(path = %path.display(), error = %e, "init failed; keeping the library loaded");
+                std::mem::forget(library);
+                remove_copy(&shadow_path);
+                Err(e)
+            }
             Err(e) => {
+                // Refused before any of its code ran (only its descriptor was read).
                 if let Err(close) = library.close() {
                     tracing::warn!(path = %path.display(), error = %close, "closing a refused library failed");
                 }
@@ -250,9 +262,16 @@ impl LoadedLibrary {
                 found: info.interface_version,
             });
         }
+        let raw = self.capabilities[index];
+        if !raw.vtable.cast::<C::VTable>().is_aligned() {
+            return Err(ResolveError::MisalignedVtable {
+                kind: C::KIND,
+                type_id: type_id.to_owned(),
+            });
+        }
         Ok(ResolvedCapability {
             info,
-            raw: self.capabilities[index],
+            raw,
             _library: PhantomData,
         })
     }
@@ -352,7 +371,8 @@ impl<'lib, C: Capability> ResolvedCapability<'lib, C> {
 
     /// The typed vtable.
     pub fn vtable(&self) -> &'lib C::VTable {
-        // SAFETY: the vtable pointer is non-null (validated at load) and points to the
+        // SAFETY: the vtable pointer is non-null (validated at load), aligned for
+        // `C::VTable` (checked by `LoadedLibrary::capability`), and points to the
         // plugin's static vtable, valid while the library is borrowed; `C`'s `unsafe impl`
         // promises that a capability of this kind and interface version (both checked
         // by `LoadedLibrary::capability`) has exactly this layout.

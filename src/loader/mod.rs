@@ -56,8 +56,8 @@ pub trait ModuleLoader {
     ///
     /// # Errors
     ///
-    /// Each failing step has its own [`LoadError`] variant; nothing is left loaded or
-    /// copied when loading fails.
+    /// Each failing step has its own [`LoadError`] variant; no shadow copy is left, and
+    /// nothing is left loaded except after a failed `init` (see [`LoadError::Init`]).
     fn open(
         &mut self,
         path: &Path,

@@ -23,18 +23,31 @@ pub(crate) struct ShadowDir {
 }
 
 impl ShadowDir {
-    /// The default root: a per-user directory in the system's temporary directory.
+    /// The default root: a per-user directory in `$XDG_RUNTIME_DIR` (private to the
+    /// user by definition) or else in the system's temporary directory.
     pub(crate) fn default_root() -> PathBuf {
-        let uid = fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
-        std::env::temp_dir().join(format!("plugin-runtime-shadow-{uid}"))
+        let uid = effective_uid().unwrap_or(0);
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute() && dir.is_dir())
+            .unwrap_or_else(std::env::temp_dir);
+        base.join(format!("plugin-runtime-shadow-{uid}"))
     }
 
     /// Creates a fresh directory under `root`, after removing the directories that dead
     /// processes left there.
+    ///
+    /// The root must be a real directory (not a symbolic link) owned by this user and
+    /// writable by no one else; anything else could let another user swap the copies
+    /// between the checks and `dlopen`, so it is refused. The directory's path is made
+    /// absolute and free of links, because `/proc/self/maps` names mapped files by that
+    /// path and the close is verified against it.
     pub(crate) fn create(root: &Path) -> io::Result<Self> {
         DirBuilder::new().recursive(true).mode(0o700).create(root)?;
+        check_private(root)?;
+        let root = root.canonicalize()?;
         let me = ProcessId::current()?;
-        sweep_dead(root, &me);
+        sweep_dead(&root, &me);
         let n = NEXT_LOADER.fetch_add(1, Ordering::Relaxed);
         let dir = root.join(format!("{}-{}-{n}", me.pid, me.start_time));
         DirBuilder::new().mode(0o700).create(&dir)?;
@@ -57,10 +70,21 @@ impl ShadowDir {
                 "not a regular file",
             ));
         }
-        let name = installed
+        // Only plain characters: `/proc/self/maps` escapes others, and the close is
+        // verified by finding this name there.
+        let name: String = installed
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "library".to_owned());
+            .unwrap_or_else(|| "library".to_owned())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-+".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         let copy = self.dir.join(format!("g{:06}-{name}", self.next_copy));
         self.next_copy += 1;
         fs::copy(installed, &copy)?;
@@ -74,6 +98,35 @@ impl Drop for ShadowDir {
         // and the next process's sweep removes them once this one is gone.
         let _ = fs::remove_dir(&self.dir);
     }
+}
+
+/// The effective user id of this process, as the owner of `/proc/self`.
+fn effective_uid() -> io::Result<u32> {
+    fs::metadata("/proc/self").map(|m| m.uid())
+}
+
+/// Refuses a root that another user could write into or redirect.
+fn check_private(root: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(root)?;
+    let refuse = |why: &str| {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} {why}", root.display()),
+        ))
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("is a symbolic link");
+    }
+    if !meta.is_dir() {
+        return refuse("is not a directory");
+    }
+    if meta.uid() != effective_uid()? {
+        return refuse("belongs to another user");
+    }
+    if meta.mode() & 0o022 != 0 {
+        return refuse("is writable by other users");
+    }
+    Ok(())
 }
 
 /// A process as the shadow directory names it: pid plus start time, because pids are
@@ -202,6 +255,39 @@ mod tests {
         assert!(live.exists());
         assert!(foreign.exists());
         drop(shadow);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_root_others_can_write_or_a_link_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = temp_root("open");
+        fs::create_dir_all(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = ShadowDir::create(&root).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).unwrap();
+        let link = temp_root("link");
+        std::os::unix::fs::symlink(&root, &link).unwrap();
+        let err = ShadowDir::create(&link).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        fs::remove_file(&link).unwrap();
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn copies_get_plain_names() {
+        let root = temp_root("names");
+        let mut shadow = ShadowDir::create(&root).unwrap();
+        let src = root.join("lib odd\nname\u{e9}.so");
+        fs::write(&src, b"x").unwrap();
+        let copy = shadow.copy_in(&src).unwrap();
+        let name = copy.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c)),
+            "{name}"
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 

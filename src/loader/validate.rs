@@ -20,6 +20,8 @@ use crate::abi::{
 const MAX_CAPABILITIES: usize = 4096;
 /// Longer strings or configurations than this are corrupt lengths.
 const MAX_FIELD_LEN: usize = 1 << 20;
+/// A capability descriptor larger than this is a corrupt stride, not a newer ABI.
+const MAX_CAPABILITY_SIZE: u32 = 1 << 16;
 
 /// The function pointers of one capability, in the order of `ModuleInfo::capabilities`.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +85,13 @@ pub(crate) unsafe fn validate(
         return Err(DescriptorError::CapabilityTooSmall {
             found: header.capability_size,
             needed,
+        }
+        .into());
+    }
+    if header.capability_size > MAX_CAPABILITY_SIZE {
+        return Err(DescriptorError::TooLarge {
+            field: "capability_size".into(),
+            value: header.capability_size as usize,
         }
         .into());
     }
@@ -422,6 +431,13 @@ mod tests {
         assert!(matches!(
             check(&m),
             Err(LoadError::Descriptor(DescriptorError::NullPointer { .. }))
+        ));
+
+        let mut m = module(&caps);
+        m.header.capability_size = MAX_CAPABILITY_SIZE + 8;
+        assert!(matches!(
+            check(&m),
+            Err(LoadError::Descriptor(DescriptorError::TooLarge { ref field, .. })) if field == "capability_size"
         ));
 
         let mut m = module(&caps);

@@ -279,7 +279,7 @@ impl Owner {
     ///
     /// As for [`RuntimeHandle::pin`].
     pub fn pin(&self, plugin_id: &str) -> Result<ModulePin, PinRequestError> {
-        ModulePin::take(&self.runtime, Some(self.binding.key), plugin_id)
+        ModulePin::take(&self.runtime, Some(Rc::clone(&self.binding)), plugin_id)
     }
 
     /// The runtime this owner belongs to.

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use crate::generation::{GenerationKey, PinKey};
 use crate::loader::LoadedLibrary;
-use crate::owner::OwnerKey;
+use std::rc::Rc;
+
+use super::owner::OwnerBinding;
 
 use super::error::PinRequestError;
 use super::handle::RuntimeHandle;
@@ -22,6 +24,9 @@ pub struct ModulePin {
     generation: GenerationKey,
     library: Option<Arc<LoadedLibrary>>,
     runtime: RuntimeHandle,
+    /// The owner the pin was taken for: its binding stays alive as long as the pin, so
+    /// the owner cannot be unregistered (releasing the pin) while the pin is in use.
+    _owner: Option<Rc<OwnerBinding>>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -30,12 +35,12 @@ static_assertions::assert_not_impl_any!(ModulePin: Send, Sync);
 impl ModulePin {
     pub(crate) fn take(
         runtime: &RuntimeHandle,
-        owner: Option<OwnerKey>,
+        owner: Option<Rc<OwnerBinding>>,
         plugin_id: &str,
     ) -> Result<Self, PinRequestError> {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         runtime.shared.send(Request::Pin {
-            owner,
+            owner: owner.as_ref().map(|binding| binding.key),
             plugin_id: plugin_id.to_owned(),
             reply: reply_tx,
         })?;
@@ -49,6 +54,7 @@ impl ModulePin {
             generation,
             library: Some(library),
             runtime: runtime.clone(),
+            _owner: owner,
             _not_send: PhantomData,
         })
     }

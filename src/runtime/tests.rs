@@ -47,6 +47,18 @@ fn a_panicking_actor_poisons_the_runtime_and_unloads_nothing() {
     let owner = runtime.register_owner("survivor").unwrap();
     let instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
 
+    // Draining and held only by `instance`: a healthy actor would close it as soon as
+    // the instance is dropped.
+    let outcome = runtime
+        .call(
+            Command::Unload {
+                plugin_id: "fixture.echo".into(),
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Unloaded { .. }), "{outcome:?}");
+
     runtime.shared.send(Request::Panic).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !runtime.is_poisoned() && std::time::Instant::now() < deadline {
@@ -66,7 +78,12 @@ fn a_panicking_actor_poisons_the_runtime_and_unloads_nothing() {
         runtime.pin("fixture.echo"),
         Err(PinRequestError::Request(RequestError::Poisoned))
     ));
-    // The instance keeps working, and its library stays mapped after it is dropped.
+    assert!(matches!(
+        runtime.register_owner("late"),
+        Err(RequestError::Poisoned)
+    ));
+    // The instance keeps working, and its library stays mapped after it is dropped,
+    // though it drains and nothing else holds it: a poisoned runtime unloads nothing.
     // SAFETY: a live instance of the fixture, on its owner's thread.
     assert_eq!(unsafe { (instance.vtable().tag)(instance.handle()) }, 1);
     drop(instance);

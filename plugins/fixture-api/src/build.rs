@@ -15,6 +15,7 @@ pub const FIXTURES: &[&str] = &[
     "fixture-tls",
     "fixture-panicky",
     "fixture-threaded",
+    "fixture-init-fails",
     "fixture-bad-abi",
     "fixture-no-entry",
     "fixture-null-vtable",
