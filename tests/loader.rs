@@ -389,7 +389,7 @@ fn the_benchmark_symbol_is_the_vtable_function() {
 }
 
 #[test]
-fn a_failed_init_keeps_the_library_loaded_under_its_thread() {
+fn a_failed_init_is_an_init_error_and_its_code_stays_mapped() {
     let mut scratch = Scratch::new("init-fails");
     let err = scratch
         .loader
@@ -399,7 +399,9 @@ fn a_failed_init_keeps_the_library_loaded_under_its_thread() {
     assert!(err.to_string().contains("starting a thread"), "{err}");
     assert!(scratch.shadow_files().is_empty(), "the shadow copy stays");
     // The orphan thread keeps running the library's code, so the code must still be
-    // mapped (the copy is unlinked, so the mapping shows as deleted).
+    // mapped (the copy is unlinked, so the mapping shows as deleted). This cannot tell a
+    // skipped `dlclose` from one that the thread's own thread-local destructors defeat;
+    // the loader's code skips it either way.
     let dir = scratch.loader.shadow_dir().to_str().unwrap().to_owned();
     let maps = fs::read_to_string("/proc/self/maps").unwrap();
     assert!(

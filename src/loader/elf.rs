@@ -53,14 +53,7 @@ fn check_bytes(bytes: &[u8]) -> Result<(), String> {
     let (Some(phoff), Some(phentsize), Some(phnum)) = (phoff, phentsize, phnum) else {
         return Err("truncated ELF header".into());
     };
-    let table_end = u64::from(phentsize)
-        .checked_mul(u64::from(phnum))
-        .and_then(|n| n.checked_add(phoff));
-    if table_end.is_none_or(|end| end > file_len) {
-        return Err(format!(
-            "truncated: the program headers end past the file's {file_len} bytes"
-        ));
-    }
+    check_table("program headers", phoff, phentsize, phnum, file_len)?;
     let (shoff, shentsize, shnum) = if wide {
         (r.u64(40), r.u16(58), r.u16(60))
     } else {
@@ -69,14 +62,7 @@ fn check_bytes(bytes: &[u8]) -> Result<(), String> {
     let (Some(shoff), Some(shentsize), Some(shnum)) = (shoff, shentsize, shnum) else {
         return Err("truncated ELF header".into());
     };
-    let sections_end = u64::from(shentsize)
-        .checked_mul(u64::from(shnum))
-        .and_then(|n| n.checked_add(shoff));
-    if shnum > 0 && sections_end.is_none_or(|end| end > file_len) {
-        return Err(format!(
-            "truncated: the section headers end past the file's {file_len} bytes"
-        ));
-    }
+    check_table("section headers", shoff, shentsize, shnum, file_len)?;
     for i in 0..u64::from(phnum) {
         let at =
             usize::try_from(phoff + i * u64::from(phentsize)).map_err(|_| "offset overflow")?;
@@ -97,6 +83,26 @@ fn check_bytes(bytes: &[u8]) -> Result<(), String> {
                 "truncated: segment {i} ends past the file's {file_len} bytes"
             ));
         }
+    }
+    Ok(())
+}
+
+/// Refuses a header table (`count` entries of `entry_size` bytes at `offset`) that does
+/// not end inside the file. An empty table is fine wherever it points.
+fn check_table(
+    name: &str,
+    offset: u64,
+    entry_size: u16,
+    count: u16,
+    file_len: u64,
+) -> Result<(), String> {
+    let end = u64::from(entry_size)
+        .checked_mul(u64::from(count))
+        .and_then(|n| n.checked_add(offset));
+    if count > 0 && end.is_none_or(|end| end > file_len) {
+        return Err(format!(
+            "truncated: the {name} end past the file's {file_len} bytes"
+        ));
     }
     Ok(())
 }

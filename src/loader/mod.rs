@@ -7,8 +7,9 @@
 //! before anything of the library is published, runs the module's `init`, and on close
 //! runs `deinit`, closes the library and asks the OS whether it is really gone.
 //!
-//! [`ModuleLoader`] is the small trait the runtime's actor drives; the real loader and
-//! the simulated one used by the property tests and the fuzzer both implement it.
+//! [`ModuleLoader`] is the small trait that [`LibraryLoader`] and the simulated loader
+//! of the property tests ([`simulated`]) share. The runtime's loader thread uses
+//! `LibraryLoader` itself, because instances need its typed capabilities.
 
 mod elf;
 mod error;
@@ -46,8 +47,8 @@ pub fn code_mapped(path: &Path) -> std::io::Result<bool> {
     maps::mappings(path).map(|m| m.code)
 }
 
-/// What the runtime needs of a loader: open a library into a validated module, and close
-/// it again, reporting what the OS did.
+/// What every loader does: open a library into a validated module, and close it again,
+/// reporting what the OS did.
 pub trait ModuleLoader {
     /// A loaded library; dropped only through [`close`](Self::close).
     type Library;

@@ -13,7 +13,7 @@ use slotmap::SecondaryMap;
 use crate::generation::{
     Command, CoreConfig, Effect, Event, GenerationKey, Lifecycle, LoadFailure, Outcome, RequestId,
 };
-use crate::loader::{CloseOutcome, LibraryLoader, code_mapped};
+use crate::loader::{CloseOutcome, LibraryLoader, LoadedLibrary, code_mapped};
 use crate::owner::OwnerKey;
 
 use super::error::StartError;
@@ -51,7 +51,7 @@ impl Actor {
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         std::thread::Builder::new()
-            .name("plugin-runtime-loader".into())
+            .name("plugrt-loader".into())
             .spawn(move || loader_thread::run(loader, jobs_rx, done_tx))
             .map_err(|source| StartError::Spawn {
                 thread: "loader",
@@ -67,7 +67,7 @@ impl Actor {
             still_mapped: Vec::new(),
         };
         std::thread::Builder::new()
-            .name("plugin-runtime-actor".into())
+            .name("plugrt-actor".into())
             .spawn(move || actor.run_guarded(requests, releases, done_rx, &poisoned))
             .map_err(|source| StartError::Spawn {
                 thread: "actor",
@@ -91,9 +91,12 @@ impl Actor {
                 libraries = self.libraries.len(),
                 "the runtime's actor panicked; the runtime is poisoned and keeps every library loaded"
             );
-            std::mem::take(&mut self.libraries).leak();
         }
-        // Dropping the receivers here tells every sender the actor is gone.
+        // Dropping the actor drops its libraries, which never closes them: a
+        // `LoadedLibrary` dropped without `LibraryLoader::close` stays loaded. After a
+        // panic that is what must happen, because the bookkeeping that would prove a
+        // library unused is suspect. Dropping the receivers tells every sender the actor
+        // is gone.
     }
 
     fn run(
@@ -344,10 +347,7 @@ impl Actor {
 
     /// A reference to a generation's library for a ticket or pin. The core only grants
     /// tickets and pins on active generations, whose libraries are always here.
-    fn library_of(
-        &self,
-        generation: crate::generation::GenerationKey,
-    ) -> Arc<crate::loader::LoadedLibrary> {
+    fn library_of(&self, generation: GenerationKey) -> Arc<LoadedLibrary> {
         Arc::clone(
             self.libraries
                 .get(generation)

@@ -33,12 +33,4 @@ impl Libraries {
     pub(crate) fn len(&self) -> usize {
         self.by_generation.len()
     }
-
-    /// Gives up every library without closing it: after a panic in the actor nothing may
-    /// be unloaded, because the bookkeeping that proves a library unused is suspect.
-    pub(crate) fn leak(self) {
-        for (_, library) in self.by_generation {
-            std::mem::forget(library);
-        }
-    }
 }

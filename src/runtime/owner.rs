@@ -50,7 +50,6 @@ pub struct CommandCompleted {
 /// runtime releases whatever the owner still held.
 #[derive(Debug)]
 pub struct Owner {
-    runtime: RuntimeHandle,
     binding: Rc<OwnerBinding>,
     mailbox: Receiver<OwnerEvent>,
     /// Events received while [`call`](Self::call) waited for its own outcome.
@@ -96,11 +95,10 @@ impl Owner {
             key,
             name,
             thread: std::thread::current().id(),
-            runtime: runtime.clone(),
+            runtime,
             _not_send: PhantomData,
         });
         Self {
-            runtime,
             binding,
             mailbox,
             held_back: RefCell::new(VecDeque::new()),
@@ -136,7 +134,7 @@ impl Owner {
         if !self.binding.on_owner_thread() {
             return Err(CreateError::WrongThread);
         }
-        let shared = &self.runtime.shared;
+        let shared = &self.binding.runtime.shared;
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         shared.send(Request::Reserve {
             owner: self.binding.key,
@@ -207,8 +205,8 @@ impl Owner {
     ///
     /// [`RequestError`] if the command could not be queued.
     pub fn submit(&self, command: Command) -> Result<RequestId, RequestError> {
-        let request_id = self.runtime.shared.next_request_id();
-        self.runtime.shared.send(Request::Submit {
+        let request_id = self.binding.runtime.shared.next_request_id();
+        self.binding.runtime.shared.send(Request::Submit {
             request_id,
             owner: Some(self.binding.key),
             command,
@@ -235,7 +233,9 @@ impl Owner {
                 }
                 Ok(other) => self.held_back.borrow_mut().push_back(other),
                 Err(RecvTimeoutError::Timeout) => return Err(RequestError::Timeout),
-                Err(RecvTimeoutError::Disconnected) => return Err(self.runtime.shared.gone()),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(self.binding.runtime.shared.gone());
+                }
             }
         }
     }
@@ -264,12 +264,12 @@ impl Owner {
     /// [`RequestError`] if the actor cannot be reached.
     pub fn subscribe(&self, subscription: Subscription) -> Result<(), RequestError> {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
-        self.runtime.shared.send(Request::Subscribe {
+        self.binding.runtime.shared.send(Request::Subscribe {
             owner: self.binding.key,
             subscription,
             reply: reply_tx,
         })?;
-        self.runtime.shared.answer(&reply_rx).map(|_| ())
+        self.binding.runtime.shared.answer(&reply_rx).map(|_| ())
     }
 
     /// Pins the plugin's active generation on behalf of this owner, for module-level
@@ -279,11 +279,15 @@ impl Owner {
     ///
     /// As for [`RuntimeHandle::pin`].
     pub fn pin(&self, plugin_id: &str) -> Result<ModulePin, PinRequestError> {
-        ModulePin::take(&self.runtime, Some(Rc::clone(&self.binding)), plugin_id)
+        ModulePin::take(
+            &self.binding.runtime,
+            Some(Rc::clone(&self.binding)),
+            plugin_id,
+        )
     }
 
     /// The runtime this owner belongs to.
     pub fn runtime(&self) -> &RuntimeHandle {
-        &self.runtime
+        &self.binding.runtime
     }
 }
