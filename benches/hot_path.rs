@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fixture_api::build::fixtures;
-use fixture_api::{AccumulateFn, Probe, ProbeCalls};
+use fixture_api::{AccumulateFn, ProbeCalls, ProbeInterface};
 use plugin_runtime::generation::{Command, Outcome};
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::{Runtime, RuntimeConfig};
@@ -39,7 +39,7 @@ fn calls(c: &mut Criterion) {
         other => panic!("{other:?}"),
     };
     let owner = runtime.register_owner("bench").unwrap();
-    let mut instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    let mut instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
     let pin = runtime.pin("fixture.echo").unwrap();
     assert_eq!(pin.generation(), generation);
     // SAFETY: the fixture exports a static of exactly this type; the pin keeps the library
@@ -49,7 +49,14 @@ fn calls(c: &mut Criterion) {
             .raw_symbol::<*const AccumulateFn>("fixture_echo_accumulate")
             .unwrap()
     };
-    assert_eq!(raw as usize, instance.vtable().accumulate as usize);
+    let slot = pin
+        .library()
+        .capability::<ProbeInterface>("echo")
+        .unwrap()
+        .__vtable()
+        .0;
+    // SAFETY: the vtable is the library's static, kept loaded by the pin.
+    assert_eq!(raw as usize, unsafe { (*slot).accumulate } as usize);
     let handle = instance.handle();
 
     let mut group = c.benchmark_group("call");

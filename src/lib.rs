@@ -5,6 +5,9 @@
 //!
 //! * [`abi`]: the `#[repr(C)]` contract between host and plugin. A plugin exports one
 //!   entry symbol returning a static module descriptor with its capabilities.
+//! * [`interface`]: one trait declaration per capability interface, under the
+//!   [`interface`](macro@interface) attribute, gives the vtable, the plugin side and the
+//!   safe host side, so neither plugin nor host authors write `unsafe`.
 //! * [`loader`]: the only user of `libloading`. It loads each generation from its own
 //!   shadow copy, validates the descriptor before anything is published, and on close
 //!   checks with the OS whether the library is really gone.
@@ -30,11 +33,18 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+// The `interface` macro names this crate `::plugin_runtime`; this lets the crate's own
+// tests use it too.
+#[cfg(test)]
+extern crate self as plugin_runtime;
+
 pub mod abi;
 pub mod generation;
+pub mod interface;
 pub mod loader;
 pub mod owner;
 pub mod runtime;
 
 pub use abi::Capability;
+pub use plugin_runtime_macros::interface;
 pub use runtime::{Instance, Owner, Runtime, RuntimeConfig, RuntimeHandle};

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use fixture_api::build::fixtures;
-use fixture_api::{AccumulateFn, Probe, ProbeV2};
+use fixture_api::{AccumulateFn, ProbeInterface, ProbeNextInterface};
+use plugin_runtime::interface::__private::RawSliceMut;
 use plugin_runtime::abi::{InstanceHandle, Status};
 use plugin_runtime::loader::{
     CloseOutcome, DescriptorError, LibraryLoader, LoadError, LoaderConfig, ResolveError,
@@ -104,8 +105,8 @@ fn wrong_abi_version_is_refused_by_version() {
     assert!(matches!(
         load_error("fixture-bad-abi"),
         LoadError::AbiVersion {
-            found: 2,
-            expected: 1
+            found: 3,
+            expected: 2
         }
     ));
 }
@@ -179,8 +180,8 @@ fn two_loads_of_one_path_are_two_libraries() {
     let b = scratch.loader.load(&path, None).unwrap();
     assert_ne!(a.shadow_path(), b.shadow_path());
     assert_eq!(scratch.shadow_files().len(), 2);
-    let va = a.capability::<Probe>("echo").unwrap().vtable() as *const _;
-    let vb = b.capability::<Probe>("echo").unwrap().vtable() as *const _;
+    let va = a.capability::<ProbeInterface>("echo").unwrap().__vtable().0;
+    let vb = b.capability::<ProbeInterface>("echo").unwrap().__vtable().0;
     assert_ne!(va, vb, "both loads resolved to the same mapped code");
     let (sa, sb) = (a.shadow_path().to_owned(), b.shadow_path().to_owned());
     assert_eq!(scratch.loader.close(a).outcome, CloseOutcome::Unmapped);
@@ -209,12 +210,12 @@ fn replacing_the_installed_file_by_rename_leaves_the_loaded_copy_alone() {
     assert_eq!(old.module().version, "1.0.0");
     assert_eq!(new.module().version, "2.0.0");
     for (library, tag) in [(&old, 1), (&new, 2)] {
-        let cap = library.capability::<Probe>("echo").unwrap();
-        let handle = cap.create(b"").unwrap();
+        let cap = library.capability::<ProbeInterface>("echo").unwrap();
+        let handle = cap.__create_unrecorded(b"").unwrap();
         // SAFETY: a live handle of this capability, used on this thread only.
-        assert_eq!(unsafe { (cap.vtable().tag)(handle) }, tag);
+        assert_eq!(unsafe { ((*cap.__vtable().0).tag)(handle) }, tag);
         // SAFETY: destroyed once, on the thread that created it.
-        unsafe { cap.destroy(handle) }.unwrap();
+        unsafe { cap.__destroy_unrecorded(handle) }.unwrap();
     }
     scratch.loader.close(old);
     scratch.loader.close(new);
@@ -228,7 +229,7 @@ fn capabilities_resolve_by_kind_type_and_interface_version() {
         .load(&fixtures().path("fixture-echo-v2"), None)
         .unwrap();
     assert!(matches!(
-        library.capability::<Probe>("echo-next"),
+        library.capability::<ProbeInterface>("echo-next"),
         Err(ResolveError::InterfaceVersion {
             expected: 1,
             found: 2,
@@ -236,20 +237,30 @@ fn capabilities_resolve_by_kind_type_and_interface_version() {
         })
     ));
     assert!(matches!(
-        library.capability::<Probe>("absent"),
+        library.capability::<ProbeInterface>("absent"),
         Err(ResolveError::NotFound { .. })
     ));
-    let next = library.capability::<ProbeV2>("echo-next").unwrap();
-    let handle = next.create(b"gain=3").unwrap();
+    let next = library.capability::<ProbeNextInterface>("echo-next").unwrap();
+    let handle = next.__create_unrecorded(b"gain=3").unwrap();
     let mut samples = [1.0f32, 2.0];
     // SAFETY: a live handle; the samples outlive the call.
     let status =
-        unsafe { (next.vtable().process)(handle, samples.as_mut_ptr(), 2, std::ptr::null_mut()) };
+        unsafe {
+        ((*next.__vtable().0).process)(
+            handle,
+            RawSliceMut {
+                ptr: samples.as_mut_ptr(),
+                len: 2,
+            },
+            &mut (),
+            std::ptr::null_mut(),
+        )
+    };
     assert_eq!(status, Status::OK);
     assert_eq!(samples, [3.0, 6.0]);
     // SAFETY: destroyed once, on this thread.
-    unsafe { next.destroy(handle) }.unwrap();
-    let bad = next.create(b"volume=11").unwrap_err();
+    unsafe { next.__destroy_unrecorded(handle) }.unwrap();
+    let bad = next.__create_unrecorded(b"volume=11").unwrap_err();
     assert_eq!(bad.status, Status::INVALID_ARGUMENT);
     assert!(bad.message.contains("gain="), "{bad}");
     scratch.loader.close(library);
@@ -266,26 +277,30 @@ fn every_panic_comes_back_as_an_error_status() {
     // the panicking thread, so the panics happen on a thread that ends before the close.
     std::thread::scope(|scope| {
         scope.spawn(|| {
-            let cap = library.capability::<Probe>("panicky").unwrap();
-            let err = cap.create(b"panic").unwrap_err();
+            let cap = library.capability::<ProbeInterface>("panicky").unwrap();
+            let err = cap.__create_unrecorded(b"panic").unwrap_err();
             assert!(err.is_panic(), "{err}");
             assert!(err.message.contains("create panics"), "{err}");
-            let refused = cap.create(b"fail").unwrap_err();
+            let refused = cap.__create_unrecorded(b"fail").unwrap_err();
             assert_eq!(refused.status, Status::ERROR);
 
-            let handle = cap.create(b"").unwrap();
+            let handle = cap.__create_unrecorded(b"").unwrap();
             let mut storage = [0u8; 256];
             let mut error = plugin_runtime::abi::ErrorBuf::new(&mut storage);
-            // SAFETY: a live handle, an empty sample slice and a valid error buffer.
-            let status =
-                unsafe { (cap.vtable().process)(handle, std::ptr::null_mut(), 0, &mut error) };
+            let empty = RawSliceMut {
+                ptr: std::ptr::NonNull::<f32>::dangling().as_ptr(),
+                len: 0,
+            };
+            // SAFETY: a live handle, an empty sample slice, an output slot and a valid
+            // error buffer.
+            let status = unsafe { ((*cap.__vtable().0).process)(handle, empty, &mut (), &mut error) };
             assert_eq!(status, Status::PANIC);
             assert!(error.message(&storage).contains("process panics"));
             // A function with no status returns its fallback instead of unwinding.
             // SAFETY: a live handle.
-            assert_eq!(unsafe { (cap.vtable().tag)(handle) }, 0);
+            assert_eq!(unsafe { ((*cap.__vtable().0).tag)(handle) }, 0);
             // SAFETY: destroyed once, on the thread that created it.
-            let err = unsafe { cap.destroy(handle) }.unwrap_err();
+            let err = unsafe { cap.__destroy_unrecorded(handle) }.unwrap_err();
             assert!(
                 err.is_panic() && err.message.contains("destroy panics"),
                 "{err}"
@@ -332,7 +347,7 @@ fn thread_local_destructor_keeps_the_library_mapped_and_the_report_says_so() {
         .unwrap();
     let shadow = library.shadow_path().to_owned();
     // SAFETY: the fixture exports `fixture_tls_touch` with exactly this type.
-    let touch: extern "C" fn() -> u64 = unsafe { library.raw_symbol("fixture_tls_touch") }.unwrap();
+    let touch: extern "C" fn() -> u64 = *unsafe { library.raw_symbol("fixture_tls_touch") }.unwrap();
 
     let (touched_tx, touched_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
@@ -373,17 +388,19 @@ fn the_benchmark_symbol_is_the_vtable_function() {
         .unwrap();
     // SAFETY: the fixture exports a static of exactly this type.
     let raw: *const AccumulateFn =
-        unsafe { library.raw_symbol("fixture_echo_accumulate") }.unwrap();
-    let cap = library.capability::<Probe>("echo").unwrap();
+        *unsafe { library.raw_symbol("fixture_echo_accumulate") }.unwrap();
+    let cap = library.capability::<ProbeInterface>("echo").unwrap();
     // SAFETY: the symbol is a static holding a function pointer, valid while loaded.
     let raw = unsafe { *raw };
-    assert_eq!(raw as usize, cap.vtable().accumulate as usize);
-    let handle: InstanceHandle = cap.create(b"").unwrap();
+    // SAFETY: the vtable is the library's static, and the library is loaded.
+    let slot = unsafe { (*cap.__vtable().0).accumulate };
+    assert_eq!(raw as usize, slot as usize);
+    let handle: InstanceHandle = cap.__create_unrecorded(b"").unwrap();
     // SAFETY: a live handle used on this thread.
     unsafe {
         assert_eq!(raw(handle, 2), 2);
-        assert_eq!((cap.vtable().accumulate)(handle, 3), 5);
-        cap.destroy(handle).unwrap();
+        assert_eq!(((*cap.__vtable().0).accumulate)(handle, 3), 5);
+        cap.__destroy_unrecorded(handle).unwrap();
     }
     scratch.loader.close(library);
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fixture_api::build::fixtures;
-use fixture_api::{Probe, ProbeCalls, ProbeV2};
+use fixture_api::{ProbeCalls, ProbeInterface, ProbeNextInterface};
 use plugin_runtime::generation::{
     Command, CoreConfig, GenerationKey, GenerationState, NotFoundError, Outcome, Snapshot,
 };
@@ -123,7 +123,7 @@ fn reload_with_a_live_instance_drains_then_closes_when_it_is_dropped() {
     subscriber
         .subscribe(Subscription::Plugin("fixture.echo".into()))
         .unwrap();
-    let mut old = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    let mut old = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
     assert_eq!(old.tag(), 1);
     assert_eq!(old.generation(), v1);
 
@@ -161,7 +161,7 @@ fn reload_with_a_live_instance_drains_then_closes_when_it_is_dropped() {
     ));
     assert_eq!(bystander.recv_timeout(Duration::from_millis(100)), None);
 
-    let mut new = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    let mut new = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
     assert_eq!(new.tag(), 2);
     assert_eq!(
         old.tag(),
@@ -190,9 +190,9 @@ fn unload_and_disable_with_live_instances_drain_then_close_and_refuse_creation()
     let echo_gen = setup.load(&echo);
     let threaded_gen = setup.load(&threaded);
     let owner = setup.runtime.register_owner("audio.decode").unwrap();
-    let echo_instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    let echo_instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
     let worker = owner
-        .create::<Probe>("fixture.threaded", "worker", b"")
+        .create::<ProbeInterface>("fixture.threaded", "worker", b"")
         .unwrap();
 
     assert!(matches!(
@@ -213,11 +213,11 @@ fn unload_and_disable_with_live_instances_drain_then_close_and_refuse_creation()
 
     // Unloaded but still held: only draining generations are left.
     assert!(matches!(
-        owner.create::<Probe>("fixture.echo", "echo", b""),
+        owner.create::<ProbeInterface>("fixture.echo", "echo", b""),
         Err(CreateError::Reserve(ReserveError::DrainingOnly { .. }))
     ));
     assert!(matches!(
-        owner.create::<Probe>("fixture.threaded", "worker", b""),
+        owner.create::<ProbeInterface>("fixture.threaded", "worker", b""),
         Err(CreateError::Reserve(ReserveError::Disabled { .. }))
     ));
 
@@ -227,7 +227,7 @@ fn unload_and_disable_with_live_instances_drain_then_close_and_refuse_creation()
     setup.wait_removed(threaded_gen);
     // Once its last generation is gone, an unloaded plugin is unknown.
     assert!(matches!(
-        owner.create::<Probe>("fixture.echo", "echo", b""),
+        owner.create::<ProbeInterface>("fixture.echo", "echo", b""),
         Err(CreateError::Reserve(ReserveError::UnknownPlugin { .. }))
     ));
 
@@ -239,8 +239,8 @@ fn unload_and_disable_with_live_instances_drain_then_close_and_refuse_creation()
         }),
         Outcome::Enabled { .. }
     ));
-    let mut again = owner
-        .create::<Probe>("fixture.threaded", "worker", b"")
+    let again = owner
+        .create::<ProbeInterface>("fixture.threaded", "worker", b"")
         .unwrap();
     assert_eq!(again.tag(), 1);
 }
@@ -255,20 +255,20 @@ fn failed_and_panicking_creates_leave_no_ticket_or_pin() {
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let owner = setup.runtime.register_owner("worker").unwrap();
-            match owner.create::<Probe>("fixture.panicky", "panicky", b"panic") {
+            match owner.create::<ProbeInterface>("fixture.panicky", "panicky", b"panic") {
                 Err(CreateError::Plugin(e)) => assert!(e.is_panic(), "{e}"),
                 other => panic!("{other:?}"),
             }
-            match owner.create::<Probe>("fixture.panicky", "panicky", b"fail") {
+            match owner.create::<ProbeInterface>("fixture.panicky", "panicky", b"fail") {
                 Err(CreateError::Plugin(e)) => assert!(!e.is_panic(), "{e}"),
                 other => panic!("{other:?}"),
             }
             assert!(matches!(
-                owner.create::<ProbeV2>("fixture.panicky", "panicky", b""),
+                owner.create::<ProbeNextInterface>("fixture.panicky", "panicky", b""),
                 Err(CreateError::Reserve(ReserveError::InterfaceVersion { .. }))
             ));
             assert!(matches!(
-                owner.create::<Probe>("fixture.panicky", "absent", b""),
+                owner.create::<ProbeInterface>("fixture.panicky", "absent", b""),
                 Err(CreateError::Reserve(ReserveError::NoCapability { .. }))
             ));
         });
@@ -365,7 +365,7 @@ fn shutdown_with_live_instances_reports_holders_and_unloads_nothing() {
     let generation = setup.load(&path);
     let shadow = setup.shadow_of("fixture.echo");
     let owner: Owner = setup.runtime.register_owner("audio.output_sink").unwrap();
-    let mut instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    let mut instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
 
     let outcome = setup.call(Command::Shutdown {
         deadline: Instant::now() + Duration::from_millis(100),
@@ -382,7 +382,7 @@ fn shutdown_with_live_instances_reports_holders_and_unloads_nothing() {
     assert!(code_mapped(&shadow), "shutdown unloaded a library in use");
     assert_eq!(instance.accumulate(1), 1);
     assert!(matches!(
-        owner.create::<Probe>("fixture.echo", "echo", b""),
+        owner.create::<ProbeInterface>("fixture.echo", "echo", b""),
         Err(CreateError::Reserve(ReserveError::ShuttingDown))
     ));
 
@@ -399,7 +399,7 @@ fn an_owner_thread_that_panics_releases_what_it_held() {
     let runtime = setup.runtime.clone();
     let result = std::thread::spawn(move || {
         let owner = runtime.register_owner("doomed").unwrap();
-        let _instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+        let _instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
         let _pin = owner.pin("fixture.echo").unwrap();
         panic!("the owner thread dies");
     })
@@ -427,7 +427,7 @@ fn a_module_pin_keeps_a_draining_generation_open() {
         plugin_id: "fixture.echo".into(),
     });
     assert!(draining(&setup.state(generation)));
-    let capability = pin.library().capability::<Probe>("echo").unwrap();
+    let capability = pin.library().capability::<ProbeInterface>("echo").unwrap();
     assert_eq!(capability.info().type_id, "echo");
     drop(pin);
     setup.wait_removed(generation);
@@ -446,7 +446,7 @@ fn a_generation_kept_mapped_by_a_thread_local_goes_once_the_thread_ends() {
     // it), drops its instance, and stays alive until told to end.
     let toucher = std::thread::spawn(move || {
         let owner = runtime.register_owner("toucher").unwrap();
-        let mut instance = owner.create::<Probe>("fixture.tls", "tls", b"").unwrap();
+        let mut instance = owner.create::<ProbeInterface>("fixture.tls", "tls", b"").unwrap();
         instance.process(&mut [0.0]).unwrap();
         drop(instance);
         drop(owner);
@@ -494,7 +494,7 @@ fn an_owners_pin_outlives_the_owner_and_still_holds_the_generation() {
     // The owner is gone but its pin is not: the generation drains and stays mapped.
     assert!(draining(&setup.state(generation)));
     assert!(code_mapped(&shadow));
-    assert!(pin.library().capability::<Probe>("echo").is_ok());
+    assert!(pin.library().capability::<ProbeInterface>("echo").is_ok());
     drop(pin);
     // Then it closes normally (unmapped and removed), not kept loaded.
     setup.wait_removed(generation);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fixture_api::build::fixtures;
-use fixture_api::{Probe, ProbeCalls};
+use fixture_api::{ProbeCalls, ProbeInterface};
 use plugin_runtime::generation::{Command, Outcome};
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::{Runtime, RuntimeConfig};
@@ -45,7 +45,7 @@ fn dropping_everything_closes_what_is_loaded_and_ends_the_threads() {
         .to_owned();
     let shadow_dir = shadow.parent().unwrap().to_owned();
     let owner = runtime.register_owner("last").unwrap();
-    let mut instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    let mut instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
     assert_eq!(instance.accumulate(1), 1);
     assert_eq!(runtime_threads(), 2);
 

@@ -33,7 +33,7 @@ fn json_report_of_a_good_plugin() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["plugin_id"], "fixture.echo");
     assert_eq!(report["version"], "2.0.0");
-    assert_eq!(report["abi_version"], "1.0");
+    assert_eq!(report["abi_version"], "2.0");
     assert_eq!(report["unmapped"], true);
     let caps = report["capabilities"].as_array().unwrap();
     assert_eq!(caps.len(), 2);

@@ -37,6 +37,10 @@ pub fn module(path: usize) -> ModuleInfo {
         kind: kind.to_owned(),
         type_id: type_id.to_owned(),
         interface_version,
+        interface_minor: 0,
+        layout_id: 0,
+        layout: String::new(),
+        vtable_size: 0,
         display_name: format!("{kind}/{type_id}"),
         default_config: Vec::new(),
     };

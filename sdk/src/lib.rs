@@ -1,57 +1,47 @@
 //! The plugin side of `plugin-runtime`: export a module and its capabilities from a
 //! `cdylib` in safe Rust.
 //!
-//! A plugin crate is a `cdylib` that depends on this crate. It implements
-//! [`CapabilityImpl`] for each instance type it offers, builds each capability's vtable
-//! (interface crates give a `const fn` that does it from a safe trait), and invokes
+//! A plugin crate is a `cdylib` that depends on this crate and on the crates declaring
+//! the interfaces it implements (with [`interface`](macro@interface)). For each instance
+//! type it offers, it implements [`CapabilityImpl`] (which interface, type id, name,
+//! default configuration, `create`) and the interface's trait, then invokes
 //! [`export_module!`] once. The macro emits the static descriptor and the versioned entry
-//! symbol; the SDK's shims turn every panic into [`Status::PANIC`] with the panic message,
-//! so no unwind ever crosses into the host.
+//! symbol; every shim turns a panic into [`Status::PANIC`] with the panic message, so no
+//! unwind ever crosses into the host.
+//!
+//! The SDK refuses to build with `panic = "abort"`: its guards catch unwinds, and with
+//! abort a plugin's panic would end the host.
 //!
 //! # Examples
 //!
-//! An interface (normally in a crate shared by host and plugins) and a plugin offering
-//! it:
+//! An interface, normally in a crate that hosts and plugins share:
 //!
 //! ```
-//! use plugin_runtime_sdk::abi::{Capability, InstanceHandle};
-//! use plugin_runtime_sdk::{CapabilityImpl, PluginError, export_module, with_instance_or};
+//! # mod counter_api {
+//! use plugin_runtime_sdk::PluginError;
 //!
-//! // The interface: kind "counter", version 1, one function.
-//! pub struct Counter;
-//! #[repr(C)]
-//! pub struct CounterVTable {
-//!     pub next: unsafe extern "C" fn(InstanceHandle) -> u64,
-//! }
-//! // SAFETY: every "counter" v1 capability exports a `CounterVTable`.
-//! unsafe impl Capability for Counter {
-//!     const KIND: &'static str = "counter";
-//!     const INTERFACE_VERSION: u32 = 1;
-//!     type VTable = CounterVTable;
-//! }
-//! pub trait CounterImpl: CapabilityImpl {
+//! #[plugin_runtime_sdk::interface(kind = "counter", major = 1)]
+//! pub trait Counter {
+//!     /// Advances and returns the count.
 //!     fn next(&mut self) -> u64;
+//!     /// Jumps to `at`; refuses to go back.
+//!     fn seek(&mut self, at: u64) -> Result<(), PluginError>;
 //! }
-//! pub const fn counter_vtable<T: CounterImpl>() -> CounterVTable {
-//!     unsafe extern "C" fn next<T: CounterImpl>(handle: InstanceHandle) -> u64 {
-//!         // SAFETY: the host passes a live handle of this capability.
-//!         unsafe { with_instance_or::<T, _>(handle, 0, |t| t.next()) }
-//!     }
-//!     CounterVTable { next: next::<T> }
-//! }
+//! # }
+//! # use counter_api::{Counter, CounterInterface};
+//! # use plugin_runtime_sdk::{CapabilityImpl, PluginError, export_module};
 //!
-//! // The plugin: safe Rust only.
+//! // The plugin, in safe Rust:
 //! struct Steps {
 //!     at: u64,
 //!     step: u64,
 //! }
 //!
 //! impl CapabilityImpl for Steps {
-//!     type Interface = Counter;
+//!     type Interface = CounterInterface;
 //!     const TYPE_ID: &'static str = "steps";
 //!     const DISPLAY_NAME: &'static str = "Counts in steps";
 //!     const DEFAULT_CONFIG: &'static [u8] = b"1";
-//!     const VTABLE: &'static CounterVTable = &counter_vtable::<Self>();
 //!
 //!     fn create(config: &[u8]) -> Result<Self, PluginError> {
 //!         let step = std::str::from_utf8(config)
@@ -62,10 +52,18 @@
 //!     }
 //! }
 //!
-//! impl CounterImpl for Steps {
+//! impl Counter for Steps {
 //!     fn next(&mut self) -> u64 {
 //!         self.at += self.step;
 //!         self.at
+//!     }
+//!
+//!     fn seek(&mut self, at: u64) -> Result<(), PluginError> {
+//!         if at < self.at {
+//!             return Err(PluginError::invalid_argument("a counter never goes back"));
+//!         }
+//!         self.at = at;
+//!         Ok(())
 //!     }
 //! }
 //!
@@ -78,6 +76,10 @@
 //! # fn main() {}
 //! ```
 //!
+//! A capability's vtable is the one its interface generates for its own type: there is
+//! no way to name another type's vtable for it, so the shims the host calls always see
+//! the type `create` made.
+//!
 //! # Rules for plugin authors
 //!
 //! * Stop and join every thread you start before `deinit` returns.
@@ -86,77 +88,32 @@
 //! * A `thread_local!` with a destructor touched from a host thread keeps the library
 //!   mapped until that thread ends; the host reports it as pinned by the OS loader.
 
-use std::any::Any;
 use std::ffi::c_void;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
+#[cfg(panic = "abort")]
+compile_error!(
+    "plugin-runtime-sdk needs `panic = \"unwind\"`: its guards turn a plugin's panic into an error status, and with `panic = \"abort\"` a panic would end the host process"
+);
+
 pub use plugin_runtime::abi;
+pub use plugin_runtime::interface;
+pub use plugin_runtime::interface::{PlainData, PluginError};
 use plugin_runtime::abi::{
     BytesRef, Capability, CapabilityDescriptor, ErrorBuf, HostContext, InstanceHandle, LogLevel,
     Status, StrRef,
 };
-
-/// An error a plugin function reports to the host: a status code and a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginError {
-    /// The code returned across the boundary; never [`Status::OK`].
-    pub status: Status,
-    /// The message written into the host's error buffer.
-    pub message: String,
-}
-
-impl PluginError {
-    /// An error with [`Status::ERROR`].
-    pub fn new(message: impl Into<String>) -> Self {
-        Self::with_status(Status::ERROR, message)
-    }
-
-    /// An error with [`Status::INVALID_ARGUMENT`].
-    pub fn invalid_argument(message: impl Into<String>) -> Self {
-        Self::with_status(Status::INVALID_ARGUMENT, message)
-    }
-
-    /// An error with a given status; [`Status::OK`] becomes [`Status::ERROR`].
-    pub fn with_status(status: Status, message: impl Into<String>) -> Self {
-        let status = if status.is_ok() {
-            Status::ERROR
-        } else {
-            status
-        };
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<String> for PluginError {
-    fn from(message: String) -> Self {
-        Self::new(message)
-    }
-}
-
-impl From<&str> for PluginError {
-    fn from(message: &str) -> Self {
-        Self::new(message)
-    }
-}
-
-impl std::fmt::Display for PluginError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.status, self.message)
-    }
-}
-
-impl std::error::Error for PluginError {}
+use plugin_runtime::interface::__private::{VTableFor, guard};
 
 /// An instance type a plugin offers as one capability.
 ///
-/// The SDK boxes the value on `create` and drops it on `destroy`; the interface's vtable
-/// functions reach it through [`with_instance`] or [`with_instance_or`].
+/// The SDK boxes the value on `create` and drops it on `destroy`. Its vtable is the one
+/// [`Interface`](Self::Interface) generates for this very type, so the type must also
+/// implement the interface's trait.
 pub trait CapabilityImpl: Sized + 'static {
-    /// The interface this type implements: its kind, version and vtable layout.
+    /// The interface this type implements: the marker type its
+    /// [`interface`](macro@interface) declaration generates (`DspInterface` for a trait
+    /// `Dsp`).
     type Interface: Capability;
     /// The type id, unique within its kind in this module.
     const TYPE_ID: &'static str;
@@ -164,8 +121,6 @@ pub trait CapabilityImpl: Sized + 'static {
     const DISPLAY_NAME: &'static str;
     /// Configuration used when the host passes none.
     const DEFAULT_CONFIG: &'static [u8] = b"";
-    /// The vtable the host reads for this capability.
-    const VTABLE: &'static <Self::Interface as Capability>::VTable;
 
     /// Makes an instance from configuration bytes.
     ///
@@ -175,102 +130,40 @@ pub trait CapabilityImpl: Sized + 'static {
     fn create(config: &[u8]) -> Result<Self, PluginError>;
 }
 
-/// The descriptor of capability `T`, for [`export_module!`].
-pub const fn capability<T: CapabilityImpl>() -> CapabilityDescriptor {
+/// The descriptor of capability `T`, for [`export_module!`]: its interface's identity
+/// and layout, and the vtable the interface made for `T`.
+pub const fn capability<T: CapabilityImpl>() -> CapabilityDescriptor
+where
+    T::Interface: VTableFor<T>,
+{
     CapabilityDescriptor {
         kind: StrRef::new(<T::Interface as Capability>::KIND),
         type_id: StrRef::new(T::TYPE_ID),
         interface_version: <T::Interface as Capability>::INTERFACE_VERSION,
+        interface_minor: <T::Interface as Capability>::INTERFACE_MINOR,
+        layout_id: <T::Interface as Capability>::LAYOUT_ID,
+        layout: StrRef::new(<T::Interface as Capability>::LAYOUT),
         display_name: StrRef::new(T::DISPLAY_NAME),
         default_config: BytesRef::new(T::DEFAULT_CONFIG),
-        vtable: (T::VTABLE as *const <T::Interface as Capability>::VTable).cast::<c_void>(),
+        vtable: (<T::Interface as VTableFor<T>>::VTABLE
+            as *const <T::Interface as Capability>::VTable)
+            .cast::<c_void>(),
+        vtable_size: size_of::<<T::Interface as Capability>::VTable>(),
         create: Some(create_shim::<T>),
         destroy: Some(destroy_shim::<T>),
     }
 }
 
-/// Runs `f`, turning an error into its status and a panic into [`Status::PANIC`], and
-/// writing the message into `error` when it is not null.
-///
-/// Every function a plugin exports goes through this (or [`guard_or`]), so no unwind
-/// crosses the boundary.
-///
-/// # Safety
-///
-/// `error` is null or points to a valid [`ErrorBuf`] whose storage is writable.
-pub unsafe fn guard(error: *mut ErrorBuf, f: impl FnOnce() -> Result<(), PluginError>) -> Status {
-    let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => return Status::OK,
-        Ok(Err(e)) => (e.status, e.message),
-        Err(payload) => {
-            let message = format!("plugin panicked: {}", panic_message(&*payload));
-            forget_payload(payload);
-            (Status::PANIC, message)
-        }
-    };
-    // SAFETY: the caller promises `error` is null or valid and writable.
-    if let Some(buf) = unsafe { error.as_mut() } {
-        // SAFETY: as above, the buffer's storage is writable for its capacity.
-        unsafe { buf.write(&message) };
-    }
-    status
-}
-
-/// Runs `f` and returns its value, or `fallback` if it panics. For vtable functions
-/// whose signature has no status to report an error with.
+/// Runs `f` and returns its value, or `fallback` if it panics: the guard for functions a
+/// plugin exports by hand, beside its capabilities, whose signature has no status to
+/// report an error with.
 pub fn guard_or<R>(fallback: R, f: impl FnOnce() -> R) -> R {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(payload) => {
-            forget_payload(payload);
+            plugin_runtime::interface::__private::forget_payload(payload);
             fallback
         }
-    }
-}
-
-/// Runs `f` on the instance behind `handle` under [`guard`].
-///
-/// # Safety
-///
-/// `handle` was made by `create` of capability `T` of this module and not yet destroyed,
-/// no other reference to the instance is live (the host's owner model guarantees this),
-/// and `error` is null or a valid [`ErrorBuf`].
-pub unsafe fn with_instance<T: CapabilityImpl>(
-    handle: InstanceHandle,
-    error: *mut ErrorBuf,
-    f: impl FnOnce(&mut T) -> Result<(), PluginError>,
-) -> Status {
-    let body = || {
-        // SAFETY: the caller promises `handle` is a live, unaliased `T` from `create_shim::<T>`.
-        let instance = unsafe { instance_mut::<T>(handle) }
-            .ok_or_else(|| PluginError::invalid_argument("null instance handle"))?;
-        f(instance)
-    };
-    // SAFETY: `error` is forwarded under the caller's promise.
-    unsafe { guard(error, body) }
-}
-
-/// Runs `f` on the instance behind `handle`, or returns `fallback` if the handle is null
-/// or `f` panics.
-///
-/// # Safety
-///
-/// As for [`with_instance`].
-pub unsafe fn with_instance_or<T: CapabilityImpl, R>(
-    handle: InstanceHandle,
-    fallback: R,
-    f: impl FnOnce(&mut T) -> R,
-) -> R {
-    // SAFETY: the caller promises `handle` is a live, unaliased `T` from `create_shim::<T>`.
-    match unsafe { instance_mut::<T>(handle) } {
-        Some(instance) => match catch_unwind(AssertUnwindSafe(|| f(instance))) {
-            Ok(value) => value,
-            Err(payload) => {
-                forget_payload(payload);
-                fallback
-            }
-        },
-        None => fallback,
     }
 }
 
@@ -293,14 +186,6 @@ pub fn log(level: LogLevel, message: &str) {
 
 static HOST: AtomicPtr<HostContext> = AtomicPtr::new(std::ptr::null_mut());
 static PLUGIN_ID: AtomicPtr<StrRef> = AtomicPtr::new(std::ptr::null_mut());
-
-/// # Safety
-///
-/// `handle` is null or a live, unaliased `T` boxed by `create_shim::<T>`.
-unsafe fn instance_mut<'a, T>(handle: InstanceHandle) -> Option<&'a mut T> {
-    // SAFETY: forwarded from the caller.
-    unsafe { handle.0.cast::<T>().as_mut() }
-}
 
 unsafe extern "C" fn create_shim<T: CapabilityImpl>(
     config: BytesRef,
@@ -344,23 +229,6 @@ unsafe extern "C" fn destroy_shim<T: CapabilityImpl>(
     unsafe { guard(error, body) }
 }
 
-/// Leaks a caught panic's payload instead of dropping it: a payload's own `Drop` may
-/// panic (`std::panic::panic_any` takes any type), and that second unwind would escape
-/// the boundary. A panic is rare enough that the leak does not matter.
-fn forget_payload(payload: Box<dyn Any + Send>) {
-    std::mem::forget(payload);
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "a non-string panic payload"
-    }
-}
-
 /// What [`export_module!`] expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
@@ -369,6 +237,8 @@ pub mod __private {
     pub use plugin_runtime::abi::{
         ABI_VERSION_MAJOR, ABI_VERSION_MINOR, MODULE_MAGIC, ModuleDescriptor, ModuleHeader,
     };
+
+    pub use plugin_runtime::interface::__private::guard;
 
     /// A user hook for `init` or `deinit`.
     pub type Hook = fn() -> Result<(), PluginError>;
@@ -472,9 +342,17 @@ macro_rules! export_module {
 
             /// The module's entry symbol.
             #[unsafe(no_mangle)]
-            pub extern "C" fn plugin_runtime_module_v1() -> *const __p::ModuleDescriptor {
+            pub extern "C" fn plugin_runtime_module_v2() -> *const __p::ModuleDescriptor {
                 &MODULE.0
             }
+
+            // The symbol's name above spells the ABI major this SDK was built for.
+            const _: () = assert!(__p::ABI_VERSION_MAJOR == 2);
+
+            #[cfg(panic = "abort")]
+            compile_error!(
+                "a plugin-runtime plugin must be built with `panic = \"unwind\"`: with `panic = \"abort\"` a panic in the plugin would end the host"
+            );
         };
     };
 }

@@ -82,6 +82,12 @@ pub struct ModuleDescriptor {
 }
 
 /// One capability a module offers.
+///
+/// Besides its name, a capability says which interface layout its vtable has: the
+/// interface's major and minor version, the id of the base layout
+/// ([`layout_id`](super::layout_id)), the full layout description (one line per method,
+/// see [`layout`](super::layout)) and the vtable's size in bytes. The host checks all of
+/// them before it reads the vtable as its own interface's type.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CapabilityDescriptor {
@@ -89,14 +95,23 @@ pub struct CapabilityDescriptor {
     pub kind: StrRef,
     /// The type within its kind; `(kind, type_id)` is unique within a module.
     pub type_id: StrRef,
-    /// The version of the vtable layout for this kind.
+    /// The interface's major version: layouts of one kind and major share their base.
     pub interface_version: u32,
+    /// The interface's minor version: how many times methods were appended to the base.
+    pub interface_minor: u32,
+    /// The id of the base layout: [`layout_id`](super::layout_id) of the kind, the major
+    /// and [`layout`](Self::layout).
+    pub layout_id: u64,
+    /// The layout description: one line per vtable slot, in order.
+    pub layout: StrRef,
     /// A name for people.
     pub display_name: StrRef,
     /// Configuration used when the host passes none; may be empty.
     pub default_config: BytesRef,
-    /// The kind's vtable, opaque to the runtime; never null.
+    /// The interface's vtable: `vtable_size` bytes of pointer-sized slots, never null.
     pub vtable: *const c_void,
+    /// The vtable's size in bytes: one pointer per line of the layout description.
+    pub vtable_size: usize,
     /// Makes an instance; never null.
     pub create: Option<CreateFn>,
     /// Destroys an instance; never null.

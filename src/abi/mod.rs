@@ -14,10 +14,13 @@
 //!   a [`ModuleHeader`] (magic, versions, its own size, the size of one capability
 //!   descriptor), so a host reads the prefix it knows of a newer plugin and ignores the
 //!   rest, and refuses a descriptor smaller than the prefix it needs.
-//! * A capability's vtable is opaque to the runtime. Its layout is named by the
-//!   capability's `kind` and `interface_version`; host code names it through the
-//!   [`Capability`] trait, so resolving a capability yields a typed vtable and a version
-//!   mismatch is an error instead of undefined behaviour.
+//! * A capability's vtable has the layout of an **interface**, declared once with the
+//!   [`interface`](macro@crate::interface) macro. Its descriptor names the interface's
+//!   kind, major and minor version, the id of its base layout, its full layout
+//!   description and the vtable's size (see [`layout`]). The host checks them against
+//!   its own declaration when it resolves the capability, so a vtable is never read as
+//!   another type, and a method appended by a later minor is called only when the
+//!   plugin's vtable has it.
 //!
 //! # Ownership across the boundary
 //!
@@ -28,6 +31,7 @@
 
 mod descriptor;
 mod host;
+pub mod layout;
 mod status;
 mod strings;
 
@@ -36,11 +40,12 @@ pub use descriptor::{
     ModuleDescriptor, ModuleHeader,
 };
 pub use host::{HostContext, LogFn, LogLevel};
+pub use layout::layout_id;
 pub use status::{ErrorBuf, Status};
 pub use strings::{BytesRef, StrRef};
 
 /// The ABI major version this host reads. It is part of [`ENTRY_SYMBOL`].
-pub const ABI_VERSION_MAJOR: u32 = 1;
+pub const ABI_VERSION_MAJOR: u32 = 2;
 
 /// The ABI minor version this side was built with: the number of append-only extensions
 /// to the major version's descriptors that it knows.
@@ -50,7 +55,7 @@ pub const ABI_VERSION_MINOR: u32 = 0;
 ///
 /// It ends in the ABI major version, so a plugin built for another major has no symbol
 /// of this name and can never be misread.
-pub const ENTRY_SYMBOL: &str = "plugin_runtime_module_v1";
+pub const ENTRY_SYMBOL: &str = "plugin_runtime_module_v2";
 
 /// The prefix every entry symbol's name starts with, followed by the decimal major.
 pub const ENTRY_SYMBOL_PREFIX: &str = "plugin_runtime_module_v";
@@ -59,46 +64,43 @@ pub const ENTRY_SYMBOL_PREFIX: &str = "plugin_runtime_module_v";
 /// `u64`.
 pub const MODULE_MAGIC: u64 = u64::from_le_bytes(*b"PLRTMOD\0");
 
-/// A capability interface as host code names it: its kind, its interface version and the
-/// `#[repr(C)]` vtable type every plugin of that kind and version exports.
+/// A capability interface as host code names it: its kind, versions, layout and the
+/// `#[repr(C)]` vtable type.
 ///
-/// The runtime resolves a capability by `(KIND, type_id)`, checks `INTERFACE_VERSION`,
-/// and only then hands out a `&Self::VTable`.
+/// Implemented by the [`interface`](macro@crate::interface) macro, never by hand: the
+/// macro derives every constant from one trait declaration, so the layout a host checks
+/// is the layout its vtable type has.
+///
+/// The runtime resolves a capability by `(KIND, type_id)`, checks
+/// [`INTERFACE_VERSION`](Self::INTERFACE_VERSION), [`LAYOUT_ID`](Self::LAYOUT_ID) and
+/// every line of [`LAYOUT`](Self::LAYOUT) that both sides know, and only then reads the
+/// plugin's vtable as `Self::VTable`, and only the slots the plugin's vtable has.
 ///
 /// # Safety
 ///
-/// Implementing this trait promises that every plugin exporting a capability of kind
-/// [`KIND`](Self::KIND) with interface version
-/// [`INTERFACE_VERSION`](Self::INTERFACE_VERSION) points its vtable at a value whose
-/// layout is exactly `Self::VTable`, and that `Self::VTable` is `#[repr(C)]` and made of
-/// `extern "C"` function pointers and plain data only. The runtime reads the plugin's
-/// vtable as `Self::VTable` on the strength of this promise.
+/// Implementing this trait promises that:
 ///
-/// # Examples
+/// * `Self::VTable` is `#[repr(C)]` and consists of exactly one pointer-sized slot per
+///   line of [`LAYOUT`](Self::LAYOUT), in order; each slot is an `unsafe extern "C" fn`
+///   pointer (an `Option` of one for optional methods), never a safe `fn` pointer,
+///   reference or other data, so that a copied slot can never be called from safe code
+///   after its library is gone;
+/// * each slot's signature is the lowering of its line's method signature;
+/// * [`LAYOUT_ID`](Self::LAYOUT_ID) is [`layout_id`] of `KIND`, `INTERFACE_VERSION` and
+///   `LAYOUT`.
 ///
-/// ```
-/// use plugin_runtime::abi::{Capability, ErrorBuf, InstanceHandle, Status};
-///
-/// /// Version 1 of a gain stage.
-/// #[repr(C)]
-/// pub struct GainV1 {
-///     pub process: unsafe extern "C" fn(InstanceHandle, *mut f32, usize, *mut ErrorBuf) -> Status,
-/// }
-///
-/// pub struct Gain;
-///
-/// // SAFETY: every "dsp" capability with interface version 1 exports a `GainV1`.
-/// unsafe impl Capability for Gain {
-///     const KIND: &'static str = "dsp";
-///     const INTERFACE_VERSION: u32 = 1;
-///     type VTable = GainV1;
-/// }
-/// ```
+/// The runtime reads a plugin's vtable as `Self::VTable` on the strength of this promise.
 pub unsafe trait Capability: 'static {
     /// The capability kind, such as `"decoder"`, `"dsp"` or `"output_sink"`.
     const KIND: &'static str;
-    /// The version of the vtable layout.
+    /// The interface's major version.
     const INTERFACE_VERSION: u32;
-    /// The `#[repr(C)]` vtable type of this kind and interface version.
+    /// The interface's minor version: the highest `since` in [`LAYOUT`](Self::LAYOUT).
+    const INTERFACE_MINOR: u32;
+    /// The layout description, one line per vtable slot (see [`layout`]).
+    const LAYOUT: &'static str;
+    /// The id of the base layout, [`layout_id`] of the kind, major and layout.
+    const LAYOUT_ID: u64;
+    /// The `#[repr(C)]` vtable type.
     type VTable: 'static;
 }

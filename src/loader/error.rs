@@ -150,6 +150,52 @@ pub enum DescriptorError {
         /// The capability's type id.
         type_id: String,
     },
+    /// A capability's layout description does not parse (see
+    /// [`abi::layout`](crate::abi::layout)).
+    #[error("capability `{kind}/{type_id}` has a malformed layout description at line {line}")]
+    MalformedLayout {
+        /// The capability's kind.
+        kind: String,
+        /// The capability's type id.
+        type_id: String,
+        /// The index of the first line that does not parse.
+        line: usize,
+    },
+    /// A capability's layout id is not the id of its own layout description.
+    #[error("capability `{kind}/{type_id}` has layout id {found:#018x}, its layout description has id {computed:#018x}")]
+    LayoutId {
+        /// The capability's kind.
+        kind: String,
+        /// The capability's type id.
+        type_id: String,
+        /// The id in the descriptor.
+        found: u64,
+        /// The id of the description.
+        computed: u64,
+    },
+    /// A capability's vtable size is not one pointer per line of its layout, or its
+    /// vtable pointer is not aligned for pointers.
+    #[error("capability `{kind}/{type_id}` has a vtable of {size} bytes for {slots} slots, or a misaligned one")]
+    VtableShape {
+        /// The capability's kind.
+        kind: String,
+        /// The capability's type id.
+        type_id: String,
+        /// The vtable size in the descriptor.
+        size: usize,
+        /// The number of lines of the layout description.
+        slots: usize,
+    },
+    /// A slot of a method that is not optional is null.
+    #[error("capability `{kind}/{type_id}` has a null slot for its required method `{method}`")]
+    NullSlot {
+        /// The capability's kind.
+        kind: String,
+        /// The capability's type id.
+        type_id: String,
+        /// The method.
+        method: String,
+    },
     /// A capability lacks its `create` or `destroy` function.
     #[error("capability `{kind}/{type_id}` has no `{function}` function")]
     MissingFunction {
@@ -191,6 +237,9 @@ pub enum ResolveError {
         /// The type id.
         type_id: String,
     },
+    /// The capability has the host's kind and major version but another layout.
+    #[error(transparent)]
+    Layout(Box<LayoutMismatch>),
     /// The module offers no capability of this kind and type id.
     #[error("no capability `{kind}/{type_id}`")]
     NotFound {
@@ -199,7 +248,7 @@ pub enum ResolveError {
         /// The type id asked for.
         type_id: String,
     },
-    /// The capability exists with another interface version.
+    /// The capability exists with another interface major version.
     #[error(
         "capability `{kind}/{type_id}` has interface version {found}, the host expects {expected}"
     )]
@@ -213,6 +262,31 @@ pub enum ResolveError {
         /// The version the plugin exports.
         found: u32,
     },
+}
+
+/// The capability has the host's kind and major version but another layout: the two
+/// sides were built from different declarations of the interface.
+///
+/// Both layouts are named, one method per line, and the first method where they differ.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "capability `{kind}/{type_id}`: the plugin's layout of interface {kind} v{major} differs from the host's at {at}\n  host:   {host}\n  plugin: {plugin}",
+    host = .host.replace('\n', "\n          "),
+    plugin = .plugin.replace('\n', "\n          ")
+)]
+pub struct LayoutMismatch {
+    /// The kind.
+    pub kind: &'static str,
+    /// The type id.
+    pub type_id: String,
+    /// The major version both sides share.
+    pub major: u32,
+    /// Where they first differ: a method line of either side, or `the base layout id`.
+    pub at: String,
+    /// The host's layout description.
+    pub host: String,
+    /// The plugin's layout description.
+    pub plugin: String,
 }
 
 /// A plugin function returned an error status (or the SDK caught a panic).

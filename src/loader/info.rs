@@ -35,8 +35,16 @@ pub struct CapabilityInfo {
     pub kind: String,
     /// The type id within its kind.
     pub type_id: String,
-    /// The vtable layout version.
+    /// The interface's major version.
     pub interface_version: u32,
+    /// The interface's minor version.
+    pub interface_minor: u32,
+    /// The id of the interface's base layout.
+    pub layout_id: u64,
+    /// The layout description, one line per vtable slot (see [`abi::layout`](crate::abi::layout)).
+    pub layout: String,
+    /// The size of the plugin's vtable in bytes.
+    pub vtable_size: usize,
     /// A name for people.
     pub display_name: String,
     /// The configuration used when the host passes none.

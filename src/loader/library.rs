@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use libloading::os::unix::{Library as UnixLibrary, RTLD_LOCAL, RTLD_NOW};
 
 use super::ModuleLoader;
-use super::error::{CallError, LoadError, ResolveError};
+use super::error::{CallError, LayoutMismatch, LoadError, ResolveError};
 use super::info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
 use super::maps::{Mappings, mappings};
 use super::shadow::ShadowDir;
@@ -16,9 +16,6 @@ use crate::abi::{
     ABI_VERSION_MAJOR, ABI_VERSION_MINOR, BytesRef, Capability, DeinitFn, ENTRY_SYMBOL,
     ENTRY_SYMBOL_PREFIX, EntryFn, ErrorBuf, HostContext, InstanceHandle, LogLevel, Status, StrRef,
 };
-
-/// How many bytes of error message the host reads back from a plugin.
-const ERROR_CAPACITY: usize = 1024;
 
 /// Other ABI majors probed for when the current entry symbol is missing, to tell "built
 /// for another ABI" from "not a plugin".
@@ -233,13 +230,20 @@ impl LoadedLibrary {
         &self.installed_path
     }
 
-    /// Resolves capability `C` with this type id into its typed vtable and functions.
+    /// Resolves capability `C` with this type id: finds it, and checks that its vtable
+    /// has `C`'s layout.
+    ///
+    /// The checks, in order: the kind and type id exist; the interface major version is
+    /// `C`'s; the base layout id is `C`'s; every method line both sides know (the
+    /// shorter of the two layouts) is the same; the vtable is aligned for `C::VTable`.
+    /// A plugin of an older minor resolves (the host sees its appended methods as
+    /// missing), and so does one of a newer minor (the host reads the prefix it knows).
     ///
     /// # Errors
     ///
-    /// [`ResolveError::NotFound`] if the module has no capability of `C::KIND` with this
-    /// type id; [`ResolveError::InterfaceVersion`] if it has one with another interface
-    /// version.
+    /// [`ResolveError::NotFound`], [`ResolveError::InterfaceVersion`],
+    /// [`ResolveError::Layout`] (naming both layouts and the first difference) or
+    /// [`ResolveError::MisalignedVtable`].
     pub fn capability<C: Capability>(
         &self,
         type_id: &str,
@@ -262,6 +266,7 @@ impl LoadedLibrary {
                 found: info.interface_version,
             });
         }
+        check_layout::<C>(info)?;
         let raw = self.capabilities[index];
         if !raw.vtable.cast::<C::VTable>().is_aligned() {
             return Err(ResolveError::MisalignedVtable {
@@ -276,18 +281,24 @@ impl LoadedLibrary {
         })
     }
 
-    /// Resolves the entry point `name` as a plain function of type `F`, for host code
-    /// and benchmarks that call a plugin's exported functions directly.
+    /// Resolves the exported symbol `name` as a value of type `F` (a function pointer, or
+    /// a pointer to an exported static), for host code and benchmarks that call a
+    /// plugin's exported functions directly.
+    ///
+    /// The returned [`Symbol`] borrows this library, so it cannot outlive it; the value
+    /// it holds is valid only while the library is loaded.
     ///
     /// # Safety
     ///
-    /// `F` must be the exact function pointer type of the exported symbol. The returned
-    /// pointer is valid only while this library is loaded.
-    pub unsafe fn raw_symbol<F: Copy>(&self, name: &str) -> Option<F> {
+    /// `F` must be the exact type of the exported symbol.
+    pub unsafe fn raw_symbol<F: Copy>(&self, name: &str) -> Option<Symbol<'_, F>> {
         let library = self.library.as_ref()?;
         // SAFETY: the caller promises `F` is the symbol's type.
         let symbol = unsafe { library.get::<F>(name) }.ok()?;
-        Some(*symbol)
+        Some(Symbol {
+            value: *symbol,
+            _library: PhantomData,
+        })
     }
 
     fn close_inner(&mut self) -> CloseOutcome {
@@ -352,6 +363,32 @@ impl Drop for LoadedLibrary {
     }
 }
 
+/// An exported symbol's value, borrowed from its [`LoadedLibrary`] so that it cannot
+/// outlive it, like `libloading::Symbol`.
+///
+/// ```compile_fail
+/// # fn f(loader: &mut plugin_runtime::loader::LibraryLoader) {
+/// let library = loader.load("libp.so".as_ref(), None).unwrap();
+/// // SAFETY: a doctest that must not compile.
+/// let symbol = unsafe { library.raw_symbol::<extern "C" fn()>("f") }.unwrap();
+/// loader.close(library); // error: `library` is borrowed by `symbol`
+/// (*symbol)();
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Symbol<'lib, F> {
+    value: F,
+    _library: PhantomData<&'lib LoadedLibrary>,
+}
+
+impl<F> std::ops::Deref for Symbol<'_, F> {
+    type Target = F;
+
+    fn deref(&self) -> &F {
+        &self.value
+    }
+}
+
 /// A capability of a loaded library, typed by host code's [`Capability`] `C`.
 ///
 /// It borrows the library, so it cannot outlive it (the runtime's instances hold a pin
@@ -369,22 +406,17 @@ impl<'lib, C: Capability> ResolvedCapability<'lib, C> {
         self.info
     }
 
-    /// The typed vtable.
-    pub fn vtable(&self) -> &'lib C::VTable {
-        // SAFETY: the vtable pointer is non-null (validated at load), aligned for
-        // `C::VTable` (checked by `LoadedLibrary::capability`), and points to the
-        // plugin's static vtable, valid while the library is borrowed; `C`'s `unsafe impl`
-        // promises that a capability of this kind and interface version (both checked
-        // by `LoadedLibrary::capability`) has exactly this layout.
-        unsafe { &*self.raw.vtable.cast::<C::VTable>() }
-    }
-
-    /// Calls the plugin's `create` with `config` (empty for the plugin's default).
+    /// Calls the plugin's `create` with `config` (empty for the plugin's default),
+    /// outside the runtime's bookkeeping: nothing pins the library for the handle.
+    ///
+    /// Not part of the API: tests and benchmarks of the loader use it. Hosts create
+    /// instances with [`Owner::create`](crate::Owner::create), which pins the generation.
     ///
     /// # Errors
     ///
     /// The status and message the plugin returned, or [`Status::PANIC`] if it panicked.
-    pub fn create(&self, config: &[u8]) -> Result<InstanceHandle, CallError> {
+    #[doc(hidden)]
+    pub fn __create_unrecorded(&self, config: &[u8]) -> Result<InstanceHandle, CallError> {
         let mut handle = InstanceHandle(std::ptr::null_mut());
         // SAFETY: `create` is the validated function of a library borrowed for `'lib`;
         // the configuration bytes and the output slot live across the call.
@@ -400,7 +432,8 @@ impl<'lib, C: Capability> ResolvedCapability<'lib, C> {
         Ok(handle)
     }
 
-    /// Calls the plugin's `destroy`.
+    /// Calls the plugin's `destroy`; the counterpart of
+    /// [`__create_unrecorded`](Self::__create_unrecorded), equally not part of the API.
     ///
     /// # Errors
     ///
@@ -409,17 +442,18 @@ impl<'lib, C: Capability> ResolvedCapability<'lib, C> {
     ///
     /// # Safety
     ///
-    /// `handle` was returned by this capability's [`create`](Self::create) on this
-    /// library and is destroyed exactly once, on the thread that owns it.
-    pub unsafe fn destroy(&self, handle: InstanceHandle) -> Result<(), CallError> {
+    /// `handle` was returned by this capability's `__create_unrecorded` on this library
+    /// and is destroyed exactly once, on the thread that owns it.
+    #[doc(hidden)]
+    pub unsafe fn __destroy_unrecorded(&self, handle: InstanceHandle) -> Result<(), CallError> {
         // SAFETY: the caller promises `handle` is live and destroyed once.
         call_with_error(|error| unsafe { (self.raw.destroy)(handle, error) })
     }
 
-    /// The vtable as a raw pointer, for instances that outlive this borrow under a
-    /// generation pin.
-    pub(crate) fn raw_vtable(&self) -> *const C::VTable {
-        self.raw.vtable.cast()
+    /// The plugin's vtable as a raw pointer and its size in bytes. Not part of the API.
+    #[doc(hidden)]
+    pub fn __vtable(&self) -> (*const C::VTable, usize) {
+        (self.raw.vtable.cast(), self.info.vtable_size)
     }
 
     /// The `destroy` function, for the same instances.
@@ -458,17 +492,33 @@ fn on_lifecycle_thread(
 
 /// Runs a plugin call that reports errors through an [`ErrorBuf`].
 pub(crate) fn call_with_error(call: impl FnOnce(*mut ErrorBuf) -> Status) -> Result<(), CallError> {
-    let mut storage = [0u8; ERROR_CAPACITY];
-    let mut error = ErrorBuf::new(&mut storage);
-    let status = call(&mut error);
-    if status.is_ok() {
-        Ok(())
-    } else {
-        Err(CallError {
-            status,
-            message: error.message(&storage),
-        })
+    crate::interface::__private::call_status::<()>(|_, error| call(error))
+}
+
+/// Checks that a capability found under `C`'s kind and major has `C`'s layout.
+fn check_layout<C: Capability>(info: &CapabilityInfo) -> Result<(), ResolveError> {
+    let mismatch = |at: String| {
+        ResolveError::Layout(Box::new(LayoutMismatch {
+            kind: C::KIND,
+            type_id: info.type_id.clone(),
+            major: C::INTERFACE_VERSION,
+            at,
+            host: C::LAYOUT.to_owned(),
+            plugin: info.layout.clone(),
+        }))
+    };
+    let host = C::LAYOUT.split('\n');
+    let plugin = info.layout.split('\n').filter(|l| !l.is_empty());
+    for (h, p) in host.zip(plugin) {
+        if h != p {
+            return Err(mismatch(format!("`{h}` (host) / `{p}` (plugin)")));
+        }
     }
+    if info.layout_id != C::LAYOUT_ID {
+        // The common lines agree, so one side has base methods the other lacks.
+        return Err(mismatch("the base layout id".to_owned()));
+    }
+    Ok(())
 }
 
 /// The part of a load that runs inside the opened library.

@@ -11,9 +11,10 @@ use std::mem::{align_of, size_of};
 
 use super::error::{DescriptorError, LoadError};
 use super::info::{CapabilityInfo, ModuleInfo};
+use crate::abi::layout::layout_lines;
 use crate::abi::{
     ABI_VERSION_MAJOR, BytesRef, CapabilityDescriptor, CreateFn, DeinitFn, DestroyFn, InitFn,
-    MODULE_MAGIC, ModuleDescriptor, ModuleHeader, StrRef,
+    MODULE_MAGIC, ModuleDescriptor, ModuleHeader, StrRef, layout_id,
 };
 
 /// More capabilities than this is a corrupt count, not a module.
@@ -22,6 +23,8 @@ const MAX_CAPABILITIES: usize = 4096;
 const MAX_FIELD_LEN: usize = 1 << 20;
 /// A capability descriptor larger than this is a corrupt stride, not a newer ABI.
 const MAX_CAPABILITY_SIZE: u32 = 1 << 16;
+/// More vtable slots than this is a corrupt layout, not an interface.
+const MAX_SLOTS: usize = 4096;
 
 /// The function pointers of one capability, in the order of `ModuleInfo::capabilities`.
 #[derive(Debug, Clone, Copy)]
@@ -201,6 +204,8 @@ unsafe fn read_capability(
     let display_name = unsafe { read_str(cap.display_name, &field("display_name")) }?;
     // SAFETY: forwarded from the caller.
     let default_config = unsafe { read_bytes(cap.default_config, &field("default_config")) }?;
+    // SAFETY: forwarded from the caller.
+    let layout = unsafe { read_str(cap.layout, &field("layout")) }?;
     if cap.vtable.is_null() {
         return Err(DescriptorError::NullVtable { kind, type_id }.into());
     }
@@ -210,11 +215,63 @@ unsafe fn read_capability(
     let Some(destroy) = cap.destroy else {
         return Err(missing(kind, type_id, "destroy"));
     };
+    let lines = match layout_lines(&layout) {
+        Ok(lines) => lines,
+        Err(line) => {
+            return Err(DescriptorError::MalformedLayout {
+                kind,
+                type_id,
+                line,
+            }
+            .into());
+        }
+    };
+    let computed = layout_id(&kind, cap.interface_version, &layout);
+    if computed != cap.layout_id {
+        return Err(DescriptorError::LayoutId {
+            kind,
+            type_id,
+            found: cap.layout_id,
+            computed,
+        }
+        .into());
+    }
+    let slots = lines.len();
+    if slots > MAX_SLOTS
+        || Some(cap.vtable_size) != slots.checked_mul(size_of::<usize>())
+        || !cap.vtable.cast::<usize>().is_aligned()
+    {
+        return Err(DescriptorError::VtableShape {
+            kind,
+            type_id,
+            size: cap.vtable_size,
+            slots,
+        }
+        .into());
+    }
+    for (i, line) in lines.iter().enumerate() {
+        // SAFETY: the vtable is aligned for pointers and `vtable_size` bytes long, one
+        // pointer per line (checked above); the ABI makes it static data of the library.
+        let slot = unsafe { cap.vtable.cast::<*const c_void>().add(i).read() };
+        if slot.is_null() && !line.optional {
+            let method = line.name.to_owned();
+            return Err(DescriptorError::NullSlot {
+                kind,
+                type_id,
+                method,
+            }
+            .into());
+        }
+    }
     Ok((
         CapabilityInfo {
             kind,
             type_id,
             interface_version: cap.interface_version,
+            interface_minor: cap.interface_minor,
+            layout_id: cap.layout_id,
+            layout,
+            vtable_size: cap.vtable_size,
             display_name,
             default_config,
         },
@@ -310,9 +367,13 @@ mod tests {
             kind: StrRef::new(kind),
             type_id: StrRef::new(type_id),
             interface_version: 3,
+            interface_minor: 0,
+            layout_id: layout_id(kind, 3, ""),
+            layout: StrRef::EMPTY,
             display_name: StrRef::new("d"),
             default_config: BytesRef::new(b"cfg"),
             vtable: (&VTABLE as *const u64).cast(),
+            vtable_size: 0,
             create: Some(create),
             destroy: Some(destroy),
         }

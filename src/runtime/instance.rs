@@ -13,11 +13,12 @@ use super::protocol::Release;
 /// One instance of capability `C`, owned by the thread of the [`Owner`](super::Owner)
 /// that created it.
 ///
-/// `!Send` and `!Sync`, so it cannot reach another thread. Calls go straight through the
-/// plugin's vtable: [`vtable`](Self::vtable) and [`handle`](Self::handle) are plain
-/// field reads, so a call costs what a raw function-pointer call costs, with no atomic,
-/// lock, allocation or channel. Debug builds assert the owner thread on every
-/// `vtable()`; release builds check it at creation and drop only.
+/// `!Send` and `!Sync`, so it cannot reach another thread. Host code calls it through
+/// the safe extension trait its [interface](crate::interface) generates (for an
+/// interface `Dsp`, `DspCalls`): a call reads the vtable pointer and the slot and calls
+/// the plugin, which costs what a raw function-pointer call costs, with no atomic, lock,
+/// allocation or channel. Debug builds assert the owner thread on every call; release
+/// builds check it at creation and drop only.
 ///
 /// The instance record pins its generation: the library cannot be closed while the
 /// instance exists. Dropping it calls the plugin's `destroy` on this thread and then
@@ -28,12 +29,15 @@ use super::protocol::Release;
 /// # use plugin_runtime::abi::Capability;
 /// # struct C;
 /// # // SAFETY: a doctest that must not compile.
-/// # unsafe impl Capability for C { const KIND: &'static str = "k"; const INTERFACE_VERSION: u32 = 1; type VTable = (); }
+/// # unsafe impl Capability for C { const KIND: &'static str = "k"; const INTERFACE_VERSION: u32 = 1; const INTERFACE_MINOR: u32 = 0; const LAYOUT: &'static str = ""; const LAYOUT_ID: u64 = 0; type VTable = (); }
 /// must_be_send::<plugin_runtime::Instance<C>>();
 /// ```
 #[derive(Debug)]
 pub struct Instance<C: Capability> {
     vtable: *const C::VTable,
+    /// The size of the plugin's vtable in bytes, which may be smaller than `C::VTable`
+    /// (an older plugin) or larger (a newer one).
+    vtable_size: usize,
     handle: InstanceHandle,
     destroy: DestroyFn,
     key: InstanceKey,
@@ -46,21 +50,23 @@ static_assertions::assert_not_impl_any!(Instance<crate::runtime::instance::tests
 impl<C: Capability> Instance<C> {
     /// # Safety
     ///
-    /// `handle` was made by the `create` of a capability of kind `C::KIND` and version
-    /// `C::INTERFACE_VERSION` whose vtable is `vtable` and destroy is `destroy`, on this
-    /// thread, and the instance record `key` pins `generation`, whose library holds them.
+    /// `handle` was made by the `create` of a capability resolved as `C` (kind, major
+    /// and layout checked), whose vtable is `vtable` (`vtable_size` bytes, holding every
+    /// base slot of `C`'s layout, non-null) and destroy is `destroy`, on this thread, and
+    /// the instance record `key` pins `generation`, whose library holds them.
     pub(crate) unsafe fn new(
         owner: Rc<OwnerBinding>,
         key: InstanceKey,
         generation: GenerationKey,
         handle: InstanceHandle,
-        vtable: *const C::VTable,
+        (vtable, vtable_size): (*const C::VTable, usize),
         destroy: DestroyFn,
     ) -> Self {
         debug_assert!(owner.on_owner_thread());
         debug_assert!(!vtable.is_null() && !handle.0.is_null());
         Self {
             vtable,
+            vtable_size,
             handle,
             destroy,
             key,
@@ -69,20 +75,32 @@ impl<C: Capability> Instance<C> {
         }
     }
 
-    /// The plugin's vtable for this capability.
+    /// The plugin's vtable, for the calls the interface macro generates.
+    ///
+    /// A raw pointer, never a reference: the plugin's vtable may be shorter than
+    /// `C::VTable` (a plugin of an older minor), so only the slots that
+    /// [`__covers`](Self::__covers) may be read. Every slot is an `unsafe fn`, so nothing
+    /// read from it can be called from safe code after the instance is gone.
     ///
     /// # Panics
     ///
     /// In debug builds, if called on another thread than the owner's (which only unsafe
     /// code elsewhere could arrange, since the instance is `!Send`).
-    #[inline]
-    pub fn vtable(&self) -> &C::VTable {
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __vtable(&self) -> *const C::VTable {
         #[cfg(debug_assertions)]
         self.assert_owner_thread();
-        // SAFETY: the vtable belongs to the generation this instance's record pins, so
-        // its library stays mapped for as long as `self` exists; `C`'s `Capability` impl
-        // promises the layout, checked by kind and interface version at creation.
-        unsafe { &*self.vtable }
+        self.vtable
+    }
+
+    /// Whether the plugin's vtable holds the pointer-sized slot at byte `offset`.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __covers(&self, offset: usize) -> bool {
+        offset
+            .checked_add(size_of::<usize>())
+            .is_some_and(|end| end <= self.vtable_size)
     }
 
     /// The opaque handle to pass to the vtable's functions.
@@ -165,6 +183,9 @@ pub(crate) mod tests_support {
     unsafe impl crate::abi::Capability for Nothing {
         const KIND: &'static str = "nothing";
         const INTERFACE_VERSION: u32 = 0;
+        const INTERFACE_MINOR: u32 = 0;
+        const LAYOUT: &'static str = "";
+        const LAYOUT_ID: u64 = 0;
         type VTable = ();
     }
 }

@@ -27,12 +27,14 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use plugin_runtime::generation::{Command, Outcome};
+//! use plugin_runtime::interface::PluginError;
 //! use plugin_runtime::{Runtime, RuntimeConfig};
-//! # use plugin_runtime::abi::{Capability, InstanceHandle};
-//! # pub struct Gain;
-//! # #[repr(C)] pub struct GainVTable { pub gain: unsafe extern "C" fn(InstanceHandle) -> f32 }
-//! # // SAFETY: example only.
-//! # unsafe impl Capability for Gain { const KIND: &'static str = "dsp"; const INTERFACE_VERSION: u32 = 1; type VTable = GainVTable; }
+//!
+//! // Normally in an interface crate shared with the plugins.
+//! #[plugin_runtime::interface(kind = "dsp", major = 1)]
+//! pub trait Gain {
+//!     fn process(&mut self, block: &mut [f32]) -> Result<(), PluginError>;
+//! }
 //!
 //! let runtime = Runtime::start(RuntimeConfig::default())?;
 //! let load = Command::Load { path: "plugins/libgain.so".into(), expected_plugin_id: None };
@@ -41,11 +43,10 @@
 //! };
 //! // On the thread that will own instances:
 //! let owner = runtime.register_owner("audio.dsp")?;
-//! let gain = owner.create::<Gain>("example.gain", "gain", b"")?;
-//! // The hot path: a plain call through the plugin's vtable.
-//! // SAFETY: `gain` is a live instance of this capability, on its owner's thread.
-//! let g = unsafe { (gain.vtable().gain)(gain.handle()) };
-//! # let _ = g;
+//! let mut gain = owner.create::<GainInterface>("example.gain", "gain", b"")?;
+//! // The hot path: a safe call that costs an indirect call through the plugin's vtable.
+//! let mut block = [0.5f32; 64];
+//! gain.process(&mut block)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -150,8 +150,8 @@ impl Owner {
         // of the outcome, so the actor holds the only reference when it may close.
         let created = match library.capability::<C>(type_id) {
             Ok(capability) => capability
-                .create(config)
-                .map(|handle| (handle, capability.raw_vtable(), capability.raw_destroy()))
+                .__create_unrecorded(config)
+                .map(|handle| (handle, capability.__vtable(), capability.raw_destroy()))
                 .map_err(CreateError::from),
             Err(e) => Err(CreateError::from(e)),
         };

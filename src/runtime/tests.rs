@@ -4,24 +4,18 @@ use std::time::Duration;
 
 use super::protocol::Request;
 use super::*;
-use crate::abi::{Capability, InstanceHandle};
 use crate::generation::{Command, Outcome};
 use crate::loader::LoaderConfig;
 
-/// The fixtures' `Probe` layout, named here because this test crate has its own copy of
-/// the library's types.
-struct Probe;
-
-#[repr(C)]
-struct ProbeVTable {
-    tag: unsafe extern "C" fn(InstanceHandle) -> u32,
-}
-
-// SAFETY: the fixtures' "dsp" version 1 vtable starts with `tag` of this type.
-unsafe impl Capability for Probe {
-    const KIND: &'static str = "dsp";
-    const INTERFACE_VERSION: u32 = 1;
-    type VTable = ProbeVTable;
+/// The fixtures' `Probe` interface, declared again here because this test crate cannot
+/// depend on the fixtures' interface crate (which depends on this crate). The layout
+/// check at resolve time is what makes the copy safe: a different declaration would be
+/// refused, not misread.
+#[crate::interface(kind = "dsp", major = 1)]
+pub trait Probe {
+    fn tag(&self) -> u32;
+    fn process(&mut self, samples: &mut [f32]) -> Result<(), crate::interface::PluginError>;
+    fn accumulate(&mut self, x: u64) -> u64;
 }
 
 #[test]
@@ -45,7 +39,7 @@ fn a_panicking_actor_poisons_the_runtime_and_unloads_nothing() {
         .shadow_path()
         .to_owned();
     let owner = runtime.register_owner("survivor").unwrap();
-    let instance = owner.create::<Probe>("fixture.echo", "echo", b"").unwrap();
+    let instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
 
     // Draining and held only by `instance`: a healthy actor would close it as soon as
     // the instance is dropped.
@@ -71,7 +65,7 @@ fn a_panicking_actor_poisons_the_runtime_and_unloads_nothing() {
         Err(RequestError::Poisoned)
     );
     assert!(matches!(
-        owner.create::<Probe>("fixture.echo", "echo", b""),
+        owner.create::<ProbeInterface>("fixture.echo", "echo", b""),
         Err(CreateError::Request(RequestError::Poisoned))
     ));
     assert!(matches!(
@@ -84,8 +78,7 @@ fn a_panicking_actor_poisons_the_runtime_and_unloads_nothing() {
     ));
     // The instance keeps working, and its library stays mapped after it is dropped,
     // though it drains and nothing else holds it: a poisoned runtime unloads nothing.
-    // SAFETY: a live instance of the fixture, on its owner's thread.
-    assert_eq!(unsafe { (instance.vtable().tag)(instance.handle()) }, 1);
+    assert_eq!(instance.tag(), 1);
     drop(instance);
     drop(owner);
     std::thread::sleep(Duration::from_millis(50));

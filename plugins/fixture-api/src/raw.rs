@@ -4,7 +4,7 @@
 pub use plugin_runtime_sdk::abi;
 use plugin_runtime_sdk::abi::{
     ABI_VERSION_MINOR, BytesRef, CapabilityDescriptor, ErrorBuf, InstanceHandle, MODULE_MAGIC,
-    ModuleDescriptor, ModuleHeader, Status, StrRef,
+    ModuleDescriptor, ModuleHeader, Status, StrRef, layout_id,
 };
 
 /// A module descriptor claiming ABI major `abi_major`, with `capabilities`.
@@ -31,8 +31,9 @@ pub const fn module(
     }
 }
 
-/// A well-formed "dsp" capability with the given type id bytes (which need not be
-/// UTF-8) whose `create` always refuses.
+/// A well-formed "dsp" capability of an interface with no methods (an empty layout and
+/// vtable), with the given type id bytes (which need not be UTF-8), whose `create` always
+/// refuses.
 pub const fn capability(type_id: &'static [u8]) -> CapabilityDescriptor {
     CapabilityDescriptor {
         kind: StrRef::new("dsp"),
@@ -41,15 +42,19 @@ pub const fn capability(type_id: &'static [u8]) -> CapabilityDescriptor {
             len: type_id.len(),
         },
         interface_version: 1,
+        interface_minor: 0,
+        layout_id: layout_id("dsp", 1, ""),
+        layout: StrRef::EMPTY,
         display_name: StrRef::new("malformed"),
         default_config: BytesRef::EMPTY,
-        vtable: (&NOTHING as *const u8).cast(),
+        vtable: (&NOTHING as *const usize).cast(),
+        vtable_size: 0,
         create: Some(refuse_create),
         destroy: Some(refuse_destroy),
     }
 }
 
-static NOTHING: u8 = 0;
+static NOTHING: usize = 0;
 
 unsafe extern "C" fn refuse_create(
     _config: BytesRef,

@@ -2,7 +2,7 @@
 //! `process` call panics, and destroying an instance panics in its destructor. The SDK
 //! must turn each of these into an error status.
 
-use fixture_api::{Probe, ProbeImpl, ProbeVTable, probe_vtable};
+use fixture_api::{Probe, ProbeInterface};
 use plugin_runtime_sdk::{CapabilityImpl, PluginError};
 
 struct Panicky;
@@ -14,10 +14,9 @@ impl Drop for Panicky {
 }
 
 impl CapabilityImpl for Panicky {
-    type Interface = Probe;
+    type Interface = ProbeInterface;
     const TYPE_ID: &'static str = "panicky";
     const DISPLAY_NAME: &'static str = "Panics everywhere";
-    const VTABLE: &'static ProbeVTable = &probe_vtable::<Self>();
 
     fn create(config: &[u8]) -> Result<Self, PluginError> {
         match config {
@@ -28,7 +27,7 @@ impl CapabilityImpl for Panicky {
     }
 }
 
-impl ProbeImpl for Panicky {
+impl Probe for Panicky {
     fn tag(&self) -> u32 {
         panic!("fixture.panicky: tag panics")
     }
@@ -42,9 +41,17 @@ impl ProbeImpl for Panicky {
     }
 }
 
+/// Every panic here is expected: silence this library's own panic hook (its copy of std
+/// has a hook of its own) so that the tests that provoke them stay quiet.
+fn quiet() -> Result<(), PluginError> {
+    std::panic::set_hook(Box::new(|_| {}));
+    Ok(())
+}
+
 plugin_runtime_sdk::export_module! {
     id: "fixture.panicky",
     version: "0.1.0",
     name: "Panicky",
     capabilities: [Panicky],
+    init: quiet,
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use fixture_api::{Probe, ProbeImpl, ProbeVTable, probe_vtable};
+use fixture_api::{Probe, ProbeInterface};
 use plugin_runtime_sdk::abi::LogLevel;
 use plugin_runtime_sdk::{CapabilityImpl, PluginError};
 
@@ -45,17 +45,16 @@ fn stop() -> Result<(), PluginError> {
 struct Worker;
 
 impl CapabilityImpl for Worker {
-    type Interface = Probe;
+    type Interface = ProbeInterface;
     const TYPE_ID: &'static str = "worker";
     const DISPLAY_NAME: &'static str = "Worker ticks";
-    const VTABLE: &'static ProbeVTable = &probe_vtable::<Self>();
 
     fn create(_config: &[u8]) -> Result<Self, PluginError> {
         Ok(Worker)
     }
 }
 
-impl ProbeImpl for Worker {
+impl Probe for Worker {
     fn tag(&self) -> u32 {
         1
     }

@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 
-use fixture_api::{Probe, ProbeImpl, ProbeVTable, probe_vtable};
+use fixture_api::{Probe, ProbeInterface};
 use plugin_runtime_sdk::{CapabilityImpl, PluginError};
 
 /// A value whose destructor the thread-local machinery must run at thread exit.
@@ -37,17 +37,16 @@ pub extern "C" fn fixture_tls_touch() -> u64 {
 struct Tls;
 
 impl CapabilityImpl for Tls {
-    type Interface = Probe;
+    type Interface = ProbeInterface;
     const TYPE_ID: &'static str = "tls";
     const DISPLAY_NAME: &'static str = "Thread-local toucher";
-    const VTABLE: &'static ProbeVTable = &probe_vtable::<Self>();
 
     fn create(_config: &[u8]) -> Result<Self, PluginError> {
         Ok(Tls)
     }
 }
 
-impl ProbeImpl for Tls {
+impl Probe for Tls {
     fn tag(&self) -> u32 {
         1
     }
