@@ -97,13 +97,13 @@ compile_error!(
 );
 
 pub use plugin_runtime::abi;
-pub use plugin_runtime::interface;
-pub use plugin_runtime::interface::{PlainData, PluginError};
 use plugin_runtime::abi::{
     BytesRef, Capability, CapabilityDescriptor, ErrorBuf, HostContext, InstanceHandle, LogLevel,
     Status, StrRef,
 };
+pub use plugin_runtime::interface;
 use plugin_runtime::interface::__private::{VTableFor, guard};
+pub use plugin_runtime::interface::{PlainData, PluginError};
 
 /// An instance type a plugin offers as one capability.
 ///
@@ -119,10 +119,12 @@ pub trait CapabilityImpl: Sized + 'static {
     const TYPE_ID: &'static str;
     /// A name for people.
     const DISPLAY_NAME: &'static str;
-    /// Configuration used when the host passes none.
+    /// Configuration used when the host passes none: `create` receives it instead of
+    /// empty bytes.
     const DEFAULT_CONFIG: &'static [u8] = b"";
 
-    /// Makes an instance from configuration bytes.
+    /// Makes an instance from configuration bytes (the default configuration when the
+    /// host passed none).
     ///
     /// # Errors
     ///
@@ -201,6 +203,12 @@ unsafe extern "C" fn create_shim<T: CapabilityImpl>(
         }
         // SAFETY: the host passes configuration bytes valid for this call.
         let bytes = unsafe { config.as_slice() };
+        // Empty configuration asks for the capability's default.
+        let bytes = if bytes.is_empty() {
+            T::DEFAULT_CONFIG
+        } else {
+            bytes
+        };
         let instance = T::create(bytes)?;
         let raw = Box::into_raw(Box::new(instance));
         // SAFETY: `out` is not null (checked above) and the host made it writable.

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Every fixture package, by package name.
+/// Every fixture package, by package name (and the example plugin, which tests load
+/// like a fixture).
 pub const FIXTURES: &[&str] = &[
     "fixture-echo-v1",
     "fixture-echo-v2",
@@ -21,6 +22,9 @@ pub const FIXTURES: &[&str] = &[
     "fixture-null-vtable",
     "fixture-bad-utf8",
     "fixture-duplicate",
+    "fixture-gauge-old",
+    "fixture-gauge-new",
+    "example-gain",
 ];
 
 /// The built fixtures.
