@@ -1,6 +1,8 @@
 //! The data plane against its baselines, side by side in one run: the same fixture
-//! function called through a raw `libloading` function pointer, through an `Instance`,
-//! and through the guards other hot-reload designs put on every call; then one request
+//! function called through a raw `libloading` function pointer, through the method the
+//! `interface` macro generates on `Instance`, and through the guards other hot-reload
+//! designs put on every call; a `Result` method (an error buffer and an output slot on
+//! the stack) through its generated method and through its raw slot; then one request
 //! round trip through the actor against a bare crossbeam-channel ping-pong (and one whose
 //! echo thread waits in a `select!` like the actor's).
 //!
@@ -15,6 +17,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use fixture_api::build::fixtures;
 use fixture_api::{AccumulateFn, ProbeCalls, ProbeInterface};
 use plugin_runtime::generation::{Command, Outcome};
+use plugin_runtime::interface::__private::RawSliceMut;
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::{Runtime, RuntimeConfig};
 
@@ -47,7 +50,8 @@ fn calls(c: &mut Criterion) {
     // SAFETY: the fixture exports a static of exactly this type; the pin keeps the library
     // loaded for the whole benchmark.
     let raw: AccumulateFn = unsafe {
-        *pin.library()
+        **pin
+            .library()
             .raw_symbol::<*const AccumulateFn>("fixture_echo_accumulate")
             .unwrap()
     };
@@ -58,7 +62,8 @@ fn calls(c: &mut Criterion) {
         .__vtable()
         .0;
     // SAFETY: the vtable is the library's static, kept loaded by the pin.
-    assert_eq!(raw as usize, unsafe { (*slot).accumulate } as usize);
+    let (slot_accumulate, slot_process) = unsafe { ((*slot).accumulate, (*slot).process) };
+    assert_eq!(raw as usize, slot_accumulate as usize);
     let handle = instance.handle();
 
     let mut group = c.benchmark_group("call");
@@ -68,7 +73,28 @@ fn calls(c: &mut Criterion) {
         // SAFETY: a live instance of the fixture, called on its owner's thread.
         b.iter(|| unsafe { raw(handle, black_box(1)) })
     });
-    group.bench_function("instance", |b| b.iter(|| instance.accumulate(black_box(1))));
+    group.bench_function("generated_method", |b| {
+        b.iter(|| instance.accumulate(black_box(1)))
+    });
+    // The `Result` method `process`, on a block of 4 samples: raw through its vtable slot
+    // (the caller builds the arguments, the output slot and a null error buffer), and
+    // through the generated method (which also makes the error buffer on its stack).
+    let process = slot_process;
+    let mut block = [1.0f32; 4];
+    group.bench_function("raw_result_slot", |b| {
+        b.iter(|| {
+            let samples = RawSliceMut {
+                ptr: block.as_mut_ptr(),
+                len: black_box(block.len()),
+            };
+            // SAFETY: a live instance on its owner's thread, a block that outlives the
+            // call, a writable output slot and a null error buffer.
+            unsafe { process(handle, samples, &mut (), std::ptr::null_mut()) }
+        })
+    });
+    group.bench_function("generated_result_method", |b| {
+        b.iter(|| instance.process(black_box(&mut block[..])))
+    });
     let in_flight = AtomicUsize::new(0);
     group.bench_function("atomic_in_flight_guard", |b| {
         b.iter(|| {
@@ -99,7 +125,7 @@ fn calls(c: &mut Criterion) {
         b.iter(|| {
             // SAFETY: as above; the symbol is looked up again on every call.
             unsafe {
-                let f = *pin
+                let f = **pin
                     .library()
                     .raw_symbol::<*const AccumulateFn>("fixture_echo_accumulate")
                     .unwrap();

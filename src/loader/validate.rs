@@ -539,6 +539,53 @@ mod tests {
         let two_kinds = [capability("dsp", "a"), capability("decoder", "a")];
         assert!(check(&module(&two_kinds)).is_ok());
 
+        // The layout checks: a description that does not parse, an id that is not the
+        // description's, a size that is not one pointer per slot, a null required slot.
+        static SLOTS: [usize; 2] = [0, 0];
+        let with_layout = |layout: &'static str, size: usize| CapabilityDescriptor {
+            layout: StrRef::new(layout),
+            layout_id: layout_id("dsp", 3, layout),
+            vtable: (&SLOTS as *const [usize; 2]).cast(),
+            vtable_size: size,
+            ..capability("dsp", "a")
+        };
+        let malformed = [with_layout("0 a(&self) -> u32\nnot a line", 16)];
+        assert!(matches!(
+            check(&module(&malformed)),
+            Err(LoadError::Descriptor(DescriptorError::MalformedLayout {
+                line: 1,
+                ..
+            }))
+        ));
+        let wrong_id = [CapabilityDescriptor {
+            layout_id: 42,
+            ..with_layout("0? a(&self) -> u32", 8)
+        }];
+        assert!(matches!(
+            check(&module(&wrong_id)),
+            Err(LoadError::Descriptor(DescriptorError::LayoutId {
+                found: 42,
+                ..
+            }))
+        ));
+        let wrong_size = [with_layout("0? a(&self) -> u32", 16)];
+        assert!(matches!(
+            check(&module(&wrong_size)),
+            Err(LoadError::Descriptor(DescriptorError::VtableShape {
+                size: 16,
+                slots: 1,
+                ..
+            }))
+        ));
+        let null_required = [with_layout("0? a(&self) -> u32\n0 b(&self) -> u32", 16)];
+        assert!(matches!(
+            check(&module(&null_required)),
+            Err(LoadError::Descriptor(DescriptorError::NullSlot { ref method, .. })) if method == "b"
+        ));
+        // Null optional slots are fine.
+        let optional = [with_layout("0? a(&self) -> u32\n1? b(&self) -> u32", 16)];
+        assert!(check(&module(&optional)).is_ok());
+
         assert!(matches!(
             // SAFETY: a null descriptor is never dereferenced.
             unsafe { validate(std::ptr::null(), None) },
