@@ -27,6 +27,8 @@
 //! * At most one generation of a plugin is active; a failed load leaves the previous one
 //!   serving.
 //! * A draining generation is collected in the same step in which its last hold goes.
+//! * A key names at most one record, of the core (and so the runtime) that made it: a
+//!   stale key or a key of another runtime is a typed error, never another record.
 //! * An instance is called only on its owner's thread: it is `!Send` and `!Sync`.
 //! * A close is reported as the OS performed it: unmapped, or still mapped by the OS
 //!   loader (for example because of a thread-local destructor on a live thread).

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use fixture_api::build::fixtures;
 use fixture_api::{ProbeCalls, ProbeInterface, ProbeNextInterface};
 use plugin_runtime::generation::{
-    Command, CoreConfig, GenerationKey, GenerationState, NotFoundError, Outcome, Snapshot,
+    Command, CoreConfig, ForeignKeyError, GenerationKey, GenerationState, NotFoundError, Outcome,
+    Snapshot,
 };
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::owner::{ReserveError, Subscription};
@@ -356,6 +357,26 @@ fn stale_keys_resolve_to_typed_not_found() {
         Err(NotFoundError::Generation(key)) if key == v1
     ));
     assert_eq!(setup.state(v2), GenerationState::Active);
+}
+
+#[test]
+fn keys_of_another_runtime_are_refused() {
+    let a = Setup::new("foreign-a");
+    let b = Setup::new("foreign-b");
+    let in_a = a.load(&a.install("fixture-echo-v1", "libecho.so"));
+    let in_b = b.load(&b.install("fixture-echo-v1", "libecho.so"));
+    // Both runtimes hold their first generation at the same slot; only the core differs.
+    assert_ne!(in_a.core(), in_b.core());
+    assert_eq!(
+        b.runtime.generation_state(in_a).unwrap(),
+        Err(NotFoundError::Foreign(ForeignKeyError::Generation(in_a)))
+    );
+    assert_eq!(
+        a.runtime.generation_state(in_b).unwrap(),
+        Err(NotFoundError::Foreign(ForeignKeyError::Generation(in_b)))
+    );
+    assert_eq!(a.state(in_a), GenerationState::Active);
+    assert_eq!(b.state(in_b), GenerationState::Active);
 }
 
 #[test]

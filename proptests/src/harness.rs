@@ -5,16 +5,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use plugin_runtime::generation::{
-    CloseToken, Command, CommandError, CoreConfig, Effect, Event, GenerationKey, GenerationState,
-    HolderReport, Lifecycle, LoadFailure, LoadKey, NotFoundError, Outcome, PinError, PinKey,
-    RequestId,
+    CleanupError, CloseToken, ClosedError, Command, CommandError, CoreConfig, Effect, Event,
+    ForeignKeyError, GenerationKey, GenerationState, HolderReport, Lifecycle, LoadFailure,
+    LoadFinishedError, LoadKey, NotFoundError, Outcome, PinError, PinKey, RequestId, UnpinError,
 };
 use plugin_runtime::loader::simulated::{SimulatedLibrary, SimulatedLoader};
 use plugin_runtime::loader::{CloseOutcome, ModuleLoader};
 use plugin_runtime::owner::{
-    InstanceKey, OwnerKey, ReleaseError, ReserveError, Subscription, TicketError, TicketKey,
+    InstanceKey, OwnerError, OwnerKey, ReleaseError, ReserveError, Subscription, TicketError,
+    TicketKey,
 };
 
+use crate::foreign::OtherCore;
 use crate::model::{
     self, DRAIN_TIMEOUT, MAX_STALL_INTERVAL, MClose, MHold, MHolders, MOutcome, MOwner, MPin,
     MState, Model, PluginCommand, StepExpect,
@@ -51,6 +53,8 @@ pub struct Run {
     /// Requests submitted and not completed, with their submitter.
     outstanding: HashMap<RequestId, Option<OwnerKey>>,
     stale: Vec<StaleKey>,
+    /// Another core, whose keys and tokens the core must refuse.
+    other: OtherCore,
     known_generations: HashSet<GenerationKey>,
     /// The library the pending open of this step produced, until its generation is known.
     fresh_library: Option<SimulatedLibrary>,
@@ -82,6 +86,8 @@ pub struct Stats {
     pub instances: u64,
     /// Stale keys used.
     pub stale_uses: u64,
+    /// Keys and tokens of another core used.
+    pub foreign_uses: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -97,6 +103,7 @@ impl std::ops::AddAssign for Stats {
         self.pinned_by_loader += other.pinned_by_loader;
         self.instances += other.instances;
         self.stale_uses += other.stale_uses;
+        self.foreign_uses += other.foreign_uses;
     }
 }
 
@@ -126,6 +133,7 @@ impl Run {
             library_ids: BTreeMap::new(),
             outstanding: HashMap::new(),
             stale: Vec::new(),
+            other: OtherCore::new(now),
             known_generations: HashSet::new(),
             fresh_library: None,
             stats: Stats::default(),
@@ -383,6 +391,7 @@ impl Run {
             }
             Op::Cleanup { generation } => self.cleanup(generation),
             Op::Stale { which } => self.use_stale(which),
+            Op::Foreign { which } => self.use_foreign(which),
         }
     }
 
@@ -661,6 +670,88 @@ impl Run {
                 assert!(self.core.instance(key).is_err());
             }
             StaleKey::Pin(key) => assert!(self.core.unpin(now, key).is_err()),
+        }
+    }
+
+    /// Hands a key or close token of another core to the core: each use is refused with
+    /// the typed foreign-key error, whatever the core's state, and (checked by the step)
+    /// changes nothing.
+    fn use_foreign(&mut self, which: u8) {
+        let now = self.now;
+        self.stats.foreign_uses += 1;
+        let other = &mut self.other;
+        let foreign = NotFoundError::Foreign;
+        match which % 7 {
+            0 => {
+                let key = other.generation;
+                let error = foreign(ForeignKeyError::Generation(key));
+                assert_eq!(self.core.generation(key).err(), Some(error));
+                assert_eq!(self.core.capability(key, 0).err(), Some(error));
+                assert_eq!(self.core.cleanup(key), Err(CleanupError::NotFound(error)));
+            }
+            1 => {
+                let key = other.load;
+                assert_eq!(
+                    self.core.load_finished(now, key, Ok(model::module(0))),
+                    Err(LoadFinishedError::NotFound(foreign(ForeignKeyError::Load(
+                        key
+                    ))))
+                );
+            }
+            2 => {
+                let key = other.owner;
+                let error = foreign(ForeignKeyError::Owner(key));
+                assert_eq!(self.core.owner_name(key), Err(error));
+                assert_eq!(
+                    self.core.subscribe(key, Subscription::All),
+                    Err(OwnerError::NotFound(error))
+                );
+                let (kind, type_id, version) = model::capability(0);
+                assert_eq!(
+                    self.core
+                        .reserve_ticket(now, key, PLUGINS[0], kind, type_id, version),
+                    Err(ReserveError::Owner(error))
+                );
+                assert_eq!(
+                    self.core.pin(now, Some(key), PLUGINS[0]),
+                    Err(PinError::Owner(error))
+                );
+                assert_eq!(
+                    self.core.unregister_owner(now, key),
+                    Err(OwnerError::NotFound(error))
+                );
+            }
+            3 => {
+                let key = other.ticket;
+                let error = TicketError::NotFound(foreign(ForeignKeyError::Ticket(key)));
+                assert_eq!(self.core.ticket_created(now, key), Err(error.clone()));
+                assert_eq!(self.core.ticket_failed(now, key), Err(error.clone()));
+                assert_eq!(self.core.ticket_dropped(now, key), Err(error));
+            }
+            4 => {
+                let key = other.instance;
+                let error = foreign(ForeignKeyError::Instance(key));
+                assert_eq!(self.core.instance(key), Err(error));
+                assert_eq!(
+                    self.core.release_instance(now, key),
+                    Err(ReleaseError::NotFound(error))
+                );
+            }
+            5 => {
+                let key = other.pin;
+                assert_eq!(
+                    self.core.unpin(now, key),
+                    Err(UnpinError::NotFound(foreign(ForeignKeyError::Pin(key))))
+                );
+            }
+            _ => {
+                let token = other.token();
+                let key = token.generation();
+                assert_eq!(
+                    self.core.closed(now, token, CloseOutcome::Unmapped),
+                    Err(ClosedError::Foreign(ForeignKeyError::Generation(key)))
+                );
+            }
         }
     }
 

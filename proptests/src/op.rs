@@ -160,6 +160,11 @@ pub enum Op {
         /// Which removed key.
         which: u8,
     },
+    /// A key or close token of another core is handed to the core.
+    Foreign {
+        /// Which kind of key: generation, load, owner, ticket, instance, pin or token.
+        which: u8,
+    },
 }
 
 /// A plugin index: mostly the two installed plugins, sometimes the unknown one.
@@ -206,6 +211,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Wake),
         1 => any::<u8>().prop_map(|generation| Op::Cleanup { generation }),
         1 => any::<u8>().prop_map(|which| Op::Stale { which }),
+        1 => any::<u8>().prop_map(|which| Op::Foreign { which }),
     ]
 }
 

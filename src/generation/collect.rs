@@ -15,7 +15,9 @@ use crate::owner::OwnerKey;
 /// Only a draining generation with no instance, ticket or in-flight pin can produce one
 /// (its fields and constructor are private to this module), exactly once: the token is
 /// neither `Clone` nor `Copy`, and the caller gives it back to
-/// [`Lifecycle::closed`](super::Lifecycle::closed) with what the close did.
+/// [`Lifecycle::closed`](super::Lifecycle::closed) with what the close did. Its
+/// generation's key carries the id of the core that made it, and any other core refuses
+/// it with [`ClosedError::Foreign`](super::ClosedError::Foreign).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct CloseToken {
     generation: GenerationKey,

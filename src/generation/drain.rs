@@ -75,7 +75,7 @@ impl Lifecycle {
         record.stage = Stage::Draining(active.drain(now, reason, successor, &self.config));
         let plugin_id = record.plugin_id.clone();
         let mut told: Vec<OwnerKey> = record.holders.iter().filter_map(|(o, _)| o).collect();
-        for (owner, record) in &self.owners {
+        for (owner, record) in self.owners.iter() {
             if record.subscribes_to(&plugin_id) && !told.contains(&owner) {
                 told.push(owner);
             }

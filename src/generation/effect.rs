@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::collect::CloseToken;
+use super::error::ForeignKeyError;
 use super::holders::HoldCounts;
 use super::keys::{GenerationKey, LoadKey};
 use super::state::{DrainReason, GenerationState, PinnedReason};
@@ -108,6 +109,9 @@ pub enum CommandError {
     /// The runtime is shutting down and accepts no more work.
     #[error("the runtime is shutting down")]
     ShuttingDown,
+    /// The submitting owner's key belongs to another core; the command was not run.
+    #[error(transparent)]
+    ForeignOwner(ForeignKeyError),
 }
 
 /// What a command did.

@@ -2,8 +2,9 @@
 
 use super::keys::{GenerationKey, LoadKey, PinKey};
 
-/// A key that names nothing: the record it named was removed (or never existed in this
-/// core). A stale key never reaches another record.
+/// A key that names nothing in this core: the record it named was removed, or the key
+/// belongs to another core. A stale key never reaches another record, and a key of
+/// another core never reaches a record of this one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum NotFoundError {
@@ -24,6 +25,37 @@ pub enum NotFoundError {
     Ticket(crate::owner::TicketKey),
     /// No such instance.
     #[error("instance {0:?} not found")]
+    Instance(crate::owner::InstanceKey),
+    /// The key was handed out by another core (another
+    /// [`Lifecycle`](super::Lifecycle) or runtime of this process). It is refused before
+    /// any lookup, so it never reaches a record of this core, whatever its index.
+    #[error(transparent)]
+    Foreign(ForeignKeyError),
+}
+
+/// A key of another core, refused: mixing the keys of two cores (or of two runtimes) is
+/// a mistake of the caller. The key names its own core ([`GenerationKey::core`] and the
+/// like).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForeignKeyError {
+    /// A generation key (or the generation of a close token) of another core.
+    #[error("generation {0:?} belongs to another core")]
+    Generation(GenerationKey),
+    /// A load key of another core.
+    #[error("load {0:?} belongs to another core")]
+    Load(LoadKey),
+    /// A pin key of another core.
+    #[error("pin {0:?} belongs to another core")]
+    Pin(PinKey),
+    /// An owner key of another core.
+    #[error("owner {0:?} belongs to another core")]
+    Owner(crate::owner::OwnerKey),
+    /// A ticket key of another core.
+    #[error("ticket {0:?} belongs to another core")]
+    Ticket(crate::owner::TicketKey),
+    /// An instance key of another core.
+    #[error("instance {0:?} belongs to another core")]
     Instance(crate::owner::InstanceKey),
 }
 
@@ -50,7 +82,8 @@ pub enum PinError {
         /// The plugin.
         plugin_id: String,
     },
-    /// The owner named is not registered.
+    /// The owner named is not registered, or its key belongs to another core
+    /// ([`NotFoundError::Foreign`]).
     #[error(transparent)]
     Owner(NotFoundError),
     /// The runtime is shutting down.
@@ -62,7 +95,8 @@ pub enum PinError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UnpinError {
-    /// The pin was already released (or never taken in this core).
+    /// The pin was already released, or it belongs to another core
+    /// ([`NotFoundError::Foreign`]).
     #[error(transparent)]
     NotFound(NotFoundError),
 }
@@ -71,7 +105,8 @@ pub enum UnpinError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadFinishedError {
-    /// The load was already answered (or never requested by this core).
+    /// The load was already answered, or it belongs to another core
+    /// ([`NotFoundError::Foreign`]).
     #[error(transparent)]
     NotFound(NotFoundError),
 }
@@ -80,17 +115,20 @@ pub enum LoadFinishedError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClosedError {
-    /// The token's generation is not in this core, or not waiting for its close: the
-    /// token belongs to another core.
+    /// The token's generation is gone or not waiting for its close.
     #[error("generation {0:?} is not waiting for a close")]
     NotClosing(GenerationKey),
+    /// The token was made by another core; it is refused before any lookup.
+    #[error(transparent)]
+    Foreign(ForeignKeyError),
 }
 
 /// Why [`Lifecycle::cleanup`](super::Lifecycle::cleanup) refused to remove a record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CleanupError {
-    /// The generation's record is already gone.
+    /// The generation's record is already gone, or the key belongs to another core
+    /// ([`NotFoundError::Foreign`]).
     #[error(transparent)]
     NotFound(NotFoundError),
     /// The generation is not closed yet (it is active, draining or closing).

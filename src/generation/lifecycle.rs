@@ -4,16 +4,15 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use slotmap::SlotMap;
-
+use super::arena::Arena;
 use super::collect::CloseToken;
 use super::effect::{
     Command, CommandError, Effect, Event, GenerationSnapshot, HolderReport, LoadFailure, Outcome,
     PluginSnapshot, RequestId, Snapshot,
 };
-use super::error::{CleanupError, ClosedError, LoadFinishedError, NotFoundError};
+use super::error::{CleanupError, ClosedError, ForeignKeyError, LoadFinishedError, NotFoundError};
 use super::holders::{HoldCounts, Holders};
-use super::keys::{GenerationKey, LoadKey, PinKey};
+use super::keys::{CoreId, GenerationKey, LoadKey, PinKey};
 use super::pins::PinRecord;
 use super::shutdown::ShutdownState;
 use super::state::{Active, DrainReason, GenerationRecord, GenerationState, Stage};
@@ -76,6 +75,9 @@ impl Default for CoreConfig {
 /// * A generation is collected (its [`CloseToken`] emitted) only while draining with no
 ///   instance, ticket or pin, and in the same input that released its last hold.
 /// * A key to a removed record yields a [`NotFoundError`], never another record.
+/// * A key (or [`CloseToken`]) of another core yields [`NotFoundError::Foreign`] (or
+///   the operation's own `Foreign` variant) before any lookup, never a record of this
+///   core: every core has its own [`CoreId`], carried by every key it hands out.
 ///
 /// # Examples
 ///
@@ -143,14 +145,15 @@ impl Default for CoreConfig {
 /// ```
 #[derive(Debug)]
 pub struct Lifecycle {
+    pub(crate) id: CoreId,
     pub(crate) config: CoreConfig,
     pub(crate) plugins: HashMap<String, PluginRecord>,
-    pub(crate) generations: SlotMap<GenerationKey, GenerationRecord>,
-    pub(crate) loads: SlotMap<LoadKey, PendingLoad>,
-    pub(crate) owners: SlotMap<OwnerKey, OwnerRecord>,
-    pub(crate) tickets: SlotMap<TicketKey, TicketRecord>,
-    pub(crate) instances: SlotMap<InstanceKey, InstanceRecord>,
-    pub(crate) pins: SlotMap<PinKey, PinRecord>,
+    pub(crate) generations: Arena<GenerationKey, GenerationRecord>,
+    pub(crate) loads: Arena<LoadKey, PendingLoad>,
+    pub(crate) owners: Arena<OwnerKey, OwnerRecord>,
+    pub(crate) tickets: Arena<TicketKey, TicketRecord>,
+    pub(crate) instances: Arena<InstanceKey, InstanceRecord>,
+    pub(crate) pins: Arena<PinKey, PinRecord>,
     pub(crate) effects: VecDeque<Effect>,
     pub(crate) shutdown: ShutdownState,
 }
@@ -201,19 +204,25 @@ pub(crate) enum LoadPurpose {
 }
 
 impl Lifecycle {
-    /// A core with nothing loaded.
+    /// A core with nothing loaded, with an id no other core of this process has.
+    ///
+    /// # Panics
+    ///
+    /// If `u32::MAX - 1` cores were already made in this process (see [`CoreId`]).
     pub fn new(mut config: CoreConfig) -> Self {
         config.drain_timeout = config.drain_timeout.max(MIN_DRAIN_TIMEOUT);
         config.max_stall_interval = config.max_stall_interval.max(config.drain_timeout);
+        let id = CoreId::next();
         Self {
+            id,
             config,
             plugins: HashMap::new(),
-            generations: SlotMap::with_key(),
-            loads: SlotMap::with_key(),
-            owners: SlotMap::with_key(),
-            tickets: SlotMap::with_key(),
-            instances: SlotMap::with_key(),
-            pins: SlotMap::with_key(),
+            generations: Arena::new(id),
+            loads: Arena::new(id),
+            owners: Arena::new(id),
+            tickets: Arena::new(id),
+            instances: Arena::new(id),
+            pins: Arena::new(id),
             effects: VecDeque::new(),
             shutdown: ShutdownState::Running,
         }
@@ -224,6 +233,11 @@ impl Lifecycle {
         &self.config
     }
 
+    /// This core's id, carried by every key it hands out.
+    pub fn id(&self) -> CoreId {
+        self.id
+    }
+
     /// The next effect to perform, oldest first.
     pub fn poll_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()
@@ -232,7 +246,8 @@ impl Lifecycle {
     /// Accepts a control-plane command from `owner` (if an owner sent it).
     ///
     /// Exactly one [`Effect::Complete`] with `request_id` and `owner` follows, now or
-    /// after the loads it started are answered.
+    /// after the loads it started are answered. If `owner` is a key of another core, the
+    /// command fails with [`CommandError::ForeignOwner`] and does nothing.
     pub fn submit(
         &mut self,
         now: Instant,
@@ -240,6 +255,11 @@ impl Lifecycle {
         owner: Option<OwnerKey>,
         command: Command,
     ) {
+        if let Some(foreign) = owner.filter(|owner| owner.core() != self.id) {
+            let error = CommandError::ForeignOwner(ForeignKeyError::Owner(foreign));
+            self.fail(request_id, owner, error);
+            return;
+        }
         if !self.shutdown.accepts_commands() {
             if let Command::Snapshot = command {
                 let snapshot = self.snapshot();
@@ -362,17 +382,15 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`LoadFinishedError::NotFound`] if `load` was already answered.
+    /// [`LoadFinishedError::NotFound`] if `load` was already answered or belongs to another
+    /// core.
     pub fn load_finished(
         &mut self,
         now: Instant,
         load: LoadKey,
         result: Result<ModuleInfo, LoadFailure>,
     ) -> Result<Option<GenerationKey>, LoadFinishedError> {
-        let pending = self
-            .loads
-            .remove(load)
-            .ok_or(LoadFinishedError::NotFound(NotFoundError::Load(load)))?;
+        let pending = self.loads.take(load).map_err(LoadFinishedError::NotFound)?;
         let module = match result {
             Ok(module) => module,
             Err(failure) => {
@@ -461,8 +479,8 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`ClosedError::NotClosing`] if the token's generation is not waiting for a close
-    /// in this core (the token came from another core).
+    /// [`ClosedError::Foreign`] if the token came from another core,
+    /// [`ClosedError::NotClosing`] if its generation is not waiting for a close.
     pub fn closed(
         &mut self,
         now: Instant,
@@ -470,6 +488,9 @@ impl Lifecycle {
         outcome: CloseOutcome,
     ) -> Result<(), ClosedError> {
         let key = token.generation();
+        if key.core() != self.id {
+            return Err(ClosedError::Foreign(ForeignKeyError::Generation(key)));
+        }
         let record = self
             .generations
             .get_mut(key)
@@ -505,15 +526,13 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`CleanupError::NotFound`] if the record is already gone,
-    /// [`CleanupError::NotClosed`] if the generation is not closed yet.
+    /// [`CleanupError::NotFound`] if the record is already gone or the key belongs to
+    /// another core, [`CleanupError::NotClosed`] if the generation is not closed yet.
     pub fn cleanup(&mut self, generation: GenerationKey) -> Result<(), CleanupError> {
         let record = self
             .generations
-            .get(generation)
-            .ok_or(CleanupError::NotFound(NotFoundError::Generation(
-                generation,
-            )))?;
+            .find(generation)
+            .map_err(CleanupError::NotFound)?;
         match record.stage {
             Stage::Closed(_) | Stage::PinnedByLoader(_) => {
                 self.generations.remove(generation);
@@ -566,12 +585,10 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`NotFoundError::Generation`] if its record was removed.
+    /// [`NotFoundError::Generation`] if its record was removed,
+    /// [`NotFoundError::Foreign`] if the key belongs to another core.
     pub fn generation(&self, key: GenerationKey) -> Result<GenerationView<'_>, NotFoundError> {
-        let record = self
-            .generations
-            .get(key)
-            .ok_or(NotFoundError::Generation(key))?;
+        let record = self.generations.find(key)?;
         Ok(GenerationView {
             plugin_id: &record.plugin_id,
             path: &record.path,
@@ -587,16 +604,19 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`NotFoundError::Generation`] if the generation's record was removed; an index
-    /// past the module's capabilities is reported the same way.
+    /// [`NotFoundError::Generation`] if the generation's record was removed (an index
+    /// past the module's capabilities is reported the same way),
+    /// [`NotFoundError::Foreign`] if the key belongs to another core.
     pub fn capability(
         &self,
         generation: GenerationKey,
         index: usize,
     ) -> Result<&CapabilityInfo, NotFoundError> {
         self.generations
-            .get(generation)
-            .and_then(|record| record.module.capabilities.get(index))
+            .find(generation)?
+            .module
+            .capabilities
+            .get(index)
             .ok_or(NotFoundError::Generation(generation))
     }
 
@@ -706,7 +726,7 @@ impl Lifecycle {
     /// Marks the pending loads aimed at `plugin_id` as overtaken: when they finish, their
     /// generation is collected without serving.
     pub(crate) fn cancel_loads_of(&mut self, plugin_id: &str) {
-        for (_, load) in &mut self.loads {
+        for load in self.loads.values_mut() {
             if load.expected_plugin_id.as_deref() == Some(plugin_id) {
                 load.cancelled = true;
             }

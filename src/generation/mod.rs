@@ -17,6 +17,8 @@
 //!
 //! # Files
 //!
+//! * `keys.rs`, `arena.rs`: the key types, which carry their core's [`CoreId`], and the
+//!   arenas, which refuse keys of other cores.
 //! * `holders.rs`: how many instances, tickets and pins each owner holds of a generation.
 //! * `pins.rs`: in-flight pins taken and released around module-level calls.
 //! * `drain.rs`: the drain rule (active to draining, notices, stalled-drain deadlines).
@@ -24,12 +26,13 @@
 //! * `lifecycle.rs`: the commands, loads, closes and queries.
 #![forbid(unsafe_code)]
 
+mod arena;
 mod collect;
 mod drain;
 mod effect;
 mod error;
 mod holders;
-mod keys;
+pub(crate) mod keys;
 mod lifecycle;
 mod pins;
 mod shutdown;
@@ -44,9 +47,10 @@ pub use effect::{
     Outcome, PluginSnapshot, RequestId, Snapshot, StalledGeneration,
 };
 pub use error::{
-    CleanupError, ClosedError, LoadFinishedError, NotFoundError, PinError, UnpinError,
+    CleanupError, ClosedError, ForeignKeyError, LoadFinishedError, NotFoundError, PinError,
+    UnpinError,
 };
 pub use holders::{Hold, HoldCounts};
-pub use keys::{GenerationKey, LoadKey, PinKey};
+pub use keys::{CoreId, GenerationKey, LoadKey, PinKey};
 pub use lifecycle::{CoreConfig, GenerationView, Lifecycle};
 pub use state::{DrainReason, GenerationState, PinnedReason};

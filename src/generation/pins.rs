@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::error::{NotFoundError, PinError, UnpinError};
+use super::error::{PinError, UnpinError};
 use super::holders::Hold;
 use super::keys::{GenerationKey, PinKey};
 use super::lifecycle::Lifecycle;
@@ -31,13 +31,15 @@ impl Lifecycle {
         owner: Option<OwnerKey>,
         plugin_id: &str,
     ) -> Result<(PinKey, GenerationKey), PinError> {
+        if let Some(owner) = owner {
+            // Another core's key is refused whatever the state of this one.
+            self.owners.check_core(owner).map_err(PinError::Owner)?;
+        }
         if !self.shutdown.accepts_commands() {
             return Err(PinError::ShuttingDown);
         }
         if let Some(owner) = owner {
-            if !self.owners.contains_key(owner) {
-                return Err(PinError::Owner(NotFoundError::Owner(owner)));
-            }
+            self.owners.find(owner).map_err(PinError::Owner)?;
         }
         let Some(plugin) = self.plugins.get(plugin_id) else {
             let plugin_id = plugin_id.to_owned();
@@ -71,12 +73,10 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`UnpinError::NotFound`] if the pin was already released.
+    /// [`UnpinError::NotFound`] if the pin was already released or belongs to another
+    /// core.
     pub fn unpin(&mut self, now: Instant, pin: PinKey) -> Result<(), UnpinError> {
-        let record = self
-            .pins
-            .remove(pin)
-            .ok_or(UnpinError::NotFound(NotFoundError::Pin(pin)))?;
+        let record = self.pins.take(pin).map_err(UnpinError::NotFound)?;
         self.release_hold(now, record.generation, record.owner, Hold::Pin);
         Ok(())
     }

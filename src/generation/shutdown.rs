@@ -57,7 +57,7 @@ impl Lifecycle {
         };
         self.effects
             .push_back(Effect::Event(Event::ShutdownStarted));
-        for (_, load) in &mut self.loads {
+        for load in self.loads.values_mut() {
             load.cancelled = true;
         }
         let mut actives: Vec<GenerationKey> = self

@@ -707,3 +707,185 @@ fn a_zero_drain_timeout_cannot_make_stalled_reports_spin() {
     h.core.handle_timeout(first);
     assert!(h.core.poll_timeout().unwrap() > first);
 }
+
+/// One of every kind of key, and a close token, of one core.
+struct Keys {
+    owner: OwnerKey,
+    generation: GenerationKey,
+    closing: GenerationKey,
+    load: LoadKey,
+    ticket: crate::owner::TicketKey,
+    instance: crate::owner::InstanceKey,
+    pin: PinKey,
+    token: CloseToken,
+}
+
+/// Makes one record of every kind, in the same order in every core, so two cores built
+/// this way have records at the same slots.
+fn one_of_each(h: &mut Harness) -> Keys {
+    let owner = h.core.register_owner("audio.decode");
+    h.load("a", "1");
+    let (generation, effects) = h.reload("a", "2");
+    let token = close_tokens(effects).pop().unwrap();
+    let closing = token.generation();
+    let instance = h.instance(owner, "a");
+    let ticket = h
+        .core
+        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
+        .unwrap()
+        .key;
+    let (pin, _) = h.core.pin(h.now, Some(owner), "a").unwrap();
+    let load = h.start_load(Command::Reload {
+        plugin_id: "a".into(),
+    });
+    Keys {
+        owner,
+        generation,
+        closing,
+        load,
+        ticket,
+        instance,
+        pin,
+        token,
+    }
+}
+
+#[test]
+fn keys_and_close_tokens_of_another_core_are_refused() {
+    use super::keys::CoreKey;
+    use crate::owner::{OwnerError, ReleaseError};
+    use ForeignKeyError as Foreign;
+
+    let (mut a, mut b) = (Harness::new(), Harness::new());
+    assert_ne!(a.core.id(), b.core.id());
+    let ka = one_of_each(&mut a);
+    let kb = one_of_each(&mut b);
+    // The same slots in both cores: without the core's id, each key of `a` would name
+    // the record of `b` at its slot.
+    assert_eq!(
+        (ka.owner.slot(), ka.generation.slot(), ka.instance.slot()),
+        (kb.owner.slot(), kb.generation.slot(), kb.instance.slot())
+    );
+    assert_ne!(ka.generation, kb.generation);
+    assert_eq!(ka.generation.core(), a.core.id());
+    let before = b.core.snapshot();
+    let now = b.now;
+    let core = &mut b.core;
+    let foreign = NotFoundError::Foreign;
+
+    let generation = foreign(Foreign::Generation(ka.generation));
+    assert_eq!(core.generation(ka.generation).err(), Some(generation));
+    assert_eq!(core.capability(ka.generation, 0).err(), Some(generation));
+    assert_eq!(
+        core.cleanup(ka.closing),
+        Err(CleanupError::NotFound(foreign(Foreign::Generation(
+            ka.closing
+        ))))
+    );
+    assert_eq!(
+        core.closed(now, ka.token, CloseOutcome::Unmapped),
+        Err(ClosedError::Foreign(Foreign::Generation(ka.closing)))
+    );
+
+    let module = module("a", "3");
+    assert_eq!(
+        core.load_finished(now, ka.load, Ok(module)),
+        Err(LoadFinishedError::NotFound(foreign(Foreign::Load(ka.load))))
+    );
+
+    assert_eq!(
+        core.unpin(now, ka.pin),
+        Err(UnpinError::NotFound(foreign(Foreign::Pin(ka.pin))))
+    );
+
+    let owner = foreign(Foreign::Owner(ka.owner));
+    assert_eq!(core.owner_name(ka.owner), Err(owner));
+    assert_eq!(
+        core.subscribe(ka.owner, Subscription::All),
+        Err(OwnerError::NotFound(owner))
+    );
+    assert_eq!(
+        core.reserve_ticket(now, ka.owner, "a", "decoder", "wav", 1),
+        Err(ReserveError::Owner(owner))
+    );
+    assert_eq!(
+        core.pin(now, Some(ka.owner), "a"),
+        Err(PinError::Owner(owner))
+    );
+    assert_eq!(
+        core.unregister_owner(now, ka.owner),
+        Err(OwnerError::NotFound(owner))
+    );
+
+    let ticket = TicketError::NotFound(foreign(Foreign::Ticket(ka.ticket)));
+    assert_eq!(core.ticket_created(now, ka.ticket), Err(ticket.clone()));
+    assert_eq!(core.ticket_failed(now, ka.ticket), Err(ticket.clone()));
+    assert_eq!(core.ticket_dropped(now, ka.ticket), Err(ticket));
+
+    let instance = foreign(Foreign::Instance(ka.instance));
+    assert_eq!(core.instance(ka.instance), Err(instance));
+    assert_eq!(
+        core.release_instance(now, ka.instance),
+        Err(ReleaseError::NotFound(instance))
+    );
+
+    assert!(b.effects().is_empty(), "a refused key changed nothing");
+    assert_eq!(b.core.snapshot(), before);
+
+    // A command submitted by an owner of another core is refused, with its one completion.
+    b.core
+        .submit(now, RequestId(9), Some(ka.owner), Command::Snapshot);
+    let effects = b.effects();
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Complete {
+            request_id: RequestId(9),
+            outcome: Outcome::Failed(CommandError::ForeignOwner(Foreign::Owner(key))),
+            ..
+        }] if *key == ka.owner
+    ));
+
+    // Every key of `b` still names its own record.
+    assert_eq!(b.core.owner_name(kb.owner), Ok("audio.decode"));
+    assert_eq!(b.state(kb.generation), GenerationState::Active);
+    b.core.release_instance(now, kb.instance).unwrap();
+    b.core.ticket_created(now, kb.ticket).unwrap();
+    b.core.unpin(now, kb.pin).unwrap();
+    b.core
+        .load_finished(
+            now,
+            kb.load,
+            Err(LoadFailure {
+                step: "open".into(),
+                message: "test".into(),
+            }),
+        )
+        .unwrap();
+    b.core
+        .closed(now, kb.token, CloseOutcome::Unmapped)
+        .unwrap();
+    b.core.cleanup(kb.closing).unwrap();
+    // ... and a stale key of `b` is still a plain not-found, not a foreign one.
+    assert_eq!(
+        b.core.generation(kb.closing).err(),
+        Some(NotFoundError::Generation(kb.closing))
+    );
+
+    // A foreign owner is refused as such even where a shutdown refuses everything else.
+    b.submit(Command::Shutdown { deadline: now });
+    let owner = NotFoundError::Foreign(Foreign::Owner(ka.owner));
+    assert_eq!(
+        b.core
+            .reserve_ticket(now, ka.owner, "a", "decoder", "wav", 1),
+        Err(ReserveError::Owner(owner))
+    );
+    assert_eq!(
+        b.core.pin(now, Some(ka.owner), "a"),
+        Err(PinError::Owner(owner))
+    );
+    assert_eq!(
+        b.core
+            .reserve_ticket(now, kb.owner, "a", "decoder", "wav", 1),
+        Err(ReserveError::ShuttingDown)
+    );
+}

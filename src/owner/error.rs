@@ -7,7 +7,8 @@ use crate::generation::NotFoundError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReserveError {
-    /// The owner is not registered.
+    /// The owner is not registered, or its key belongs to another core
+    /// ([`NotFoundError::Foreign`]).
     #[error(transparent)]
     Owner(NotFoundError),
     /// No plugin with this id is known.
@@ -60,7 +61,8 @@ pub enum ReserveError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TicketError {
-    /// The ticket was already finished (or its owner unregistered).
+    /// The ticket was already finished (or its owner unregistered), or it belongs to
+    /// another core ([`NotFoundError::Foreign`]).
     #[error(transparent)]
     NotFound(NotFoundError),
 }
@@ -70,7 +72,8 @@ pub enum TicketError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReleaseError {
-    /// The instance was already released (or its owner unregistered).
+    /// The instance was already released (or its owner unregistered), or it belongs to
+    /// another core ([`NotFoundError::Foreign`]).
     #[error(transparent)]
     NotFound(NotFoundError),
 }
@@ -79,7 +82,8 @@ pub enum ReleaseError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OwnerError {
-    /// The owner is not registered.
+    /// The owner is not registered, or its key belongs to another core
+    /// ([`NotFoundError::Foreign`]).
     #[error(transparent)]
     NotFound(NotFoundError),
 }

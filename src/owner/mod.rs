@@ -15,13 +15,22 @@ pub use error::{OwnerError, ReleaseError, ReserveError, TicketError};
 pub use records::{INSTANCE_RECORD_SIZE, InstanceView, OwnerReleased, Subscription, Ticket};
 pub(crate) use records::{InstanceRecord, OwnerRecord, TicketRecord};
 
-slotmap::new_key_type! {
+crate::generation::keys::core_keys! {
     /// A generational key to one registered owner.
-    pub struct OwnerKey;
+    ///
+    /// Stale or of another core, it is refused like a
+    /// [`GenerationKey`](crate::generation::GenerationKey).
+    pub struct OwnerKey(OwnerSlot) => Owner;
 
     /// A generational key to one reserved ticket.
-    pub struct TicketKey;
+    ///
+    /// Stale or of another core, it is refused like a
+    /// [`GenerationKey`](crate::generation::GenerationKey).
+    pub struct TicketKey(TicketSlot) => Ticket;
 
     /// A generational key to one instance record.
-    pub struct InstanceKey;
+    ///
+    /// Stale or of another core, it is refused like a
+    /// [`GenerationKey`](crate::generation::GenerationKey).
+    pub struct InstanceKey(InstanceSlot) => Instance;
 }

@@ -23,15 +23,14 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`OwnerError::NotFound`] if the owner is not registered.
+    /// [`OwnerError::NotFound`] if the owner is not registered or its key belongs to
+    /// another core.
     pub fn unregister_owner(
         &mut self,
         now: Instant,
         owner: OwnerKey,
     ) -> Result<OwnerReleased, OwnerError> {
-        if !self.owners.contains_key(owner) {
-            return Err(OwnerError::NotFound(NotFoundError::Owner(owner)));
-        }
+        self.owners.find(owner).map_err(OwnerError::NotFound)?;
         let mut released = OwnerReleased::default();
         let instances: Vec<InstanceKey> = self
             .instances
@@ -76,16 +75,14 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`OwnerError::NotFound`] if the owner is not registered.
+    /// [`OwnerError::NotFound`] if the owner is not registered or its key belongs to
+    /// another core.
     pub fn subscribe(
         &mut self,
         owner: OwnerKey,
         subscription: Subscription,
     ) -> Result<(), OwnerError> {
-        let record = self
-            .owners
-            .get_mut(owner)
-            .ok_or(OwnerError::NotFound(NotFoundError::Owner(owner)))?;
+        let record = self.owners.find_mut(owner).map_err(OwnerError::NotFound)?;
         if !record.subscriptions.contains(&subscription) {
             record.subscriptions.push(subscription);
         }
@@ -96,12 +93,10 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`NotFoundError::Owner`] if the owner is not registered.
+    /// [`NotFoundError::Owner`] if the owner is not registered,
+    /// [`NotFoundError::Foreign`] if its key belongs to another core.
     pub fn owner_name(&self, owner: OwnerKey) -> Result<&str, NotFoundError> {
-        self.owners
-            .get(owner)
-            .map(|record| record.name.as_str())
-            .ok_or(NotFoundError::Owner(owner))
+        self.owners.find(owner).map(|record| record.name.as_str())
     }
 
     /// Phase one of creating an instance: reserves a slot for `owner` and pins the
@@ -114,9 +109,10 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// A [`ReserveError`] if the runtime shuts down, the owner is not registered, the
-    /// plugin is unknown, disabled or has no active generation, or its active generation
-    /// lacks the capability or has it at another interface version.
+    /// A [`ReserveError`] if the runtime shuts down, the owner is not registered (or its
+    /// key belongs to another core), the plugin is unknown, disabled or has no active
+    /// generation, or its active generation lacks the capability or has it at another
+    /// interface version.
     pub fn reserve_ticket(
         &mut self,
         _now: Instant,
@@ -126,12 +122,12 @@ impl Lifecycle {
         type_id: &str,
         interface_version: u32,
     ) -> Result<Ticket, ReserveError> {
+        // Another core's key is refused whatever the state of this one.
+        self.owners.check_core(owner).map_err(ReserveError::Owner)?;
         if !self.shutdown.accepts_commands() {
             return Err(ReserveError::ShuttingDown);
         }
-        if !self.owners.contains_key(owner) {
-            return Err(ReserveError::Owner(NotFoundError::Owner(owner)));
-        }
+        self.owners.find(owner).map_err(ReserveError::Owner)?;
         let Some(plugin) = self.plugins.get(plugin_id) else {
             let plugin_id = plugin_id.to_owned();
             return Err(if self.drains(&plugin_id) {
@@ -200,16 +196,14 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`TicketError::NotFound`] if the ticket was already finished.
+    /// [`TicketError::NotFound`] if the ticket was already finished or belongs to another
+    /// core.
     pub fn ticket_created(
         &mut self,
         _now: Instant,
         ticket: TicketKey,
     ) -> Result<InstanceKey, TicketError> {
-        let record = self
-            .tickets
-            .remove(ticket)
-            .ok_or(TicketError::NotFound(NotFoundError::Ticket(ticket)))?;
+        let record = self.tickets.take(ticket).map_err(TicketError::NotFound)?;
         if let Some(generation) = self.generations.get_mut(record.generation) {
             // Add before removing so the generation is never seen unheld in between.
             generation.holders.add(Some(record.owner), Hold::Instance);
@@ -227,7 +221,8 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`TicketError::NotFound`] if the ticket was already finished.
+    /// [`TicketError::NotFound`] if the ticket was already finished or belongs to another
+    /// core.
     pub fn ticket_failed(&mut self, now: Instant, ticket: TicketKey) -> Result<(), TicketError> {
         self.ticket_dropped(now, ticket)
     }
@@ -237,12 +232,10 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`TicketError::NotFound`] if the ticket was already finished.
+    /// [`TicketError::NotFound`] if the ticket was already finished or belongs to another
+    /// core.
     pub fn ticket_dropped(&mut self, now: Instant, ticket: TicketKey) -> Result<(), TicketError> {
-        let record = self
-            .tickets
-            .remove(ticket)
-            .ok_or(TicketError::NotFound(NotFoundError::Ticket(ticket)))?;
+        let record = self.tickets.take(ticket).map_err(TicketError::NotFound)?;
         self.release_hold(now, record.generation, Some(record.owner), Hold::Ticket);
         Ok(())
     }
@@ -252,7 +245,8 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`ReleaseError::NotFound`] if the instance was already released.
+    /// [`ReleaseError::NotFound`] if the instance was already released or belongs to
+    /// another core.
     pub fn release_instance(
         &mut self,
         now: Instant,
@@ -260,8 +254,8 @@ impl Lifecycle {
     ) -> Result<(), ReleaseError> {
         let record = self
             .instances
-            .remove(instance)
-            .ok_or(ReleaseError::NotFound(NotFoundError::Instance(instance)))?;
+            .take(instance)
+            .map_err(ReleaseError::NotFound)?;
         self.release_hold(now, record.generation, Some(record.owner), Hold::Instance);
         Ok(())
     }
@@ -270,15 +264,13 @@ impl Lifecycle {
     ///
     /// # Errors
     ///
-    /// [`NotFoundError::Instance`] if the instance was released.
+    /// [`NotFoundError::Instance`] if the instance was released,
+    /// [`NotFoundError::Foreign`] if its key belongs to another core.
     pub fn instance(&self, instance: InstanceKey) -> Result<InstanceView, NotFoundError> {
-        self.instances
-            .get(instance)
-            .map(|record| InstanceView {
-                generation: record.generation,
-                owner: record.owner,
-                capability: record.capability as usize,
-            })
-            .ok_or(NotFoundError::Instance(instance))
+        self.instances.find(instance).map(|record| InstanceView {
+            generation: record.generation,
+            owner: record.owner,
+            capability: record.capability as usize,
+        })
     }
 }

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, never, select};
-use slotmap::SecondaryMap;
 
 use crate::generation::{
     Command, CoreConfig, Effect, Event, GenerationKey, Lifecycle, LoadFailure, Outcome, RequestId,
@@ -29,7 +28,7 @@ const ACTOR_REQUEST: RequestId = RequestId(0);
 pub(crate) struct Actor {
     core: Lifecycle,
     libraries: Libraries,
-    mailboxes: SecondaryMap<OwnerKey, Sender<OwnerEvent>>,
+    mailboxes: HashMap<OwnerKey, Sender<OwnerEvent>>,
     waiters: HashMap<RequestId, Sender<Outcome>>,
     jobs: Sender<LoaderJob>,
     /// Opens and closes handed to the loader thread and not yet answered.
@@ -60,7 +59,7 @@ impl Actor {
         let actor = Actor {
             core: Lifecycle::new(config),
             libraries: Libraries::default(),
-            mailboxes: SecondaryMap::new(),
+            mailboxes: HashMap::new(),
             waiters: HashMap::new(),
             jobs: jobs_tx,
             jobs_in_flight: 0,
@@ -186,7 +185,7 @@ impl Actor {
                 if reply.send(key).is_err() {
                     // The registering thread left before hearing back; it holds nothing.
                     let _ = self.core.unregister_owner(now, key);
-                    self.mailboxes.remove(key);
+                    self.mailboxes.remove(&key);
                 }
             }
             Request::Subscribe {
@@ -280,7 +279,7 @@ impl Actor {
                 .map_err(|e| e.to_string()),
             Release::Unpin { pin } => self.core.unpin(now, pin).map_err(|e| e.to_string()),
             Release::UnregisterOwner { owner } => {
-                self.mailboxes.remove(owner);
+                self.mailboxes.remove(&owner);
                 self.core
                     .unregister_owner(now, owner)
                     .map(|_| ())
@@ -381,7 +380,7 @@ impl Actor {
                     }
                 },
                 Effect::Notify { owner, notice } => {
-                    if let Some(mailbox) = self.mailboxes.get(owner) {
+                    if let Some(mailbox) = self.mailboxes.get(&owner) {
                         // An owner that left is unregistered by its own release message.
                         let _ = mailbox.send(OwnerEvent::Draining(notice));
                     }
@@ -416,7 +415,7 @@ impl Actor {
             return;
         }
         if let Some(owner) = owner
-            && let Some(mailbox) = self.mailboxes.get(owner)
+            && let Some(mailbox) = self.mailboxes.get(&owner)
         {
             let _ = mailbox.send(OwnerEvent::CommandCompleted(CommandCompleted {
                 request_id,

@@ -180,7 +180,9 @@ impl RuntimeHandle {
     ///
     /// # Errors
     ///
-    /// `Ok(Err(NotFoundError))` for a key of a removed generation;
+    /// `Ok(Err(NotFoundError::Generation))` for a key of a removed generation,
+    /// `Ok(Err(NotFoundError::Foreign))` for a key of another runtime (never that
+    /// runtime's record, nor one of this runtime);
     /// [`RequestError`] if the actor cannot be reached.
     pub fn generation_state(
         &self,

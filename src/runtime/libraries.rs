@@ -1,9 +1,8 @@
 //! The loaded libraries, by generation. The only way to take one out for closing is to
 //! show the core's `CloseToken` for it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-
-use slotmap::SecondaryMap;
 
 use crate::generation::{CloseToken, GenerationKey};
 use crate::loader::LoadedLibrary;
@@ -12,7 +11,7 @@ use crate::loader::LoadedLibrary;
 /// a `create` or a module-level call; the close takes the last one.
 #[derive(Debug, Default)]
 pub(crate) struct Libraries {
-    by_generation: SecondaryMap<GenerationKey, Arc<LoadedLibrary>>,
+    by_generation: HashMap<GenerationKey, Arc<LoadedLibrary>>,
 }
 
 impl Libraries {
@@ -21,12 +20,12 @@ impl Libraries {
     }
 
     pub(crate) fn get(&self, generation: GenerationKey) -> Option<&Arc<LoadedLibrary>> {
-        self.by_generation.get(generation)
+        self.by_generation.get(&generation)
     }
 
     /// Takes the library the core decided to close.
     pub(crate) fn take(&mut self, token: &CloseToken) -> Option<Arc<LoadedLibrary>> {
-        self.by_generation.remove(token.generation())
+        self.by_generation.remove(&token.generation())
     }
 
     /// How many libraries are held.
