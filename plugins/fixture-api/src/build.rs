@@ -21,6 +21,7 @@ pub const FIXTURES: &[&str] = &[
     "fixture-null-vtable",
     "fixture-bad-utf8",
     "fixture-duplicate",
+    "fixture-crash-entry",
 ];
 
 /// The built fixtures.
