@@ -10,8 +10,6 @@ use plugin_runtime::generation::{Command, Outcome};
 use plugin_runtime::loader::{LibraryLoader, LoaderConfig, ResolveError};
 use plugin_runtime::runtime::CreateError;
 use plugin_runtime::{Runtime, RuntimeConfig, RuntimeHandle};
-use v1_0::GaugeCalls as _;
-use v1_1::GaugeCalls as _;
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -148,7 +148,7 @@ fn unexpected_plugin_id_is_refused() {
 }
 
 #[test]
-fn bad_files_are_refused_at_copy_or_open() {
+fn bad_files_are_refused_at_copy_or_elf_check() {
     let mut scratch = Scratch::new("files");
     let dir = scratch.root.join("inputs");
     fs::create_dir_all(&dir).unwrap();
@@ -166,9 +166,12 @@ fn bad_files_are_refused_at_copy_or_open() {
     let directory = scratch.loader.load(&dir, None).unwrap_err();
     assert!(matches!(directory, LoadError::Copy { .. }), "{directory}");
     let text = scratch.loader.load(&text, None).unwrap_err();
-    assert!(matches!(text, LoadError::Open { .. }), "{text}");
+    assert!(matches!(text, LoadError::ElfCheck { .. }), "{text}");
     let truncated = scratch.loader.load(&truncated, None).unwrap_err();
-    assert!(matches!(truncated, LoadError::Open { .. }), "{truncated}");
+    assert!(
+        matches!(truncated, LoadError::ElfCheck { .. }),
+        "{truncated}"
+    );
     assert!(scratch.shadow_files().is_empty());
 }
 

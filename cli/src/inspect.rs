@@ -1,10 +1,13 @@
-//! `plugin-runtime inspect PATH... [--json]`.
+//! `plugin-runtime inspect PATH... [--json] [--no-init] [--probe PATH]`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use plugin_runtime::loader::{CloseOutcome, LibraryLoader, LoaderConfig, ModuleInfo};
+use plugin_runtime::loader::probe::{
+    Inspection, PROBE_NAME, Probe, ProbeError, ProbeMode, signal_name,
+};
+use plugin_runtime::loader::{CloseOutcome, LoaderConfig};
 use serde::Serialize;
 
 /// Arguments of `inspect`.
@@ -13,18 +16,30 @@ pub struct Args {
     /// The plugin libraries to inspect.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Print one JSON object per library (one per line) instead of text.
+    /// Print one JSON object per library (one per line), failures included, instead of
+    /// text.
     #[arg(long)]
     json: bool,
+    /// Read each library's descriptor without calling its `init` (and so without its
+    /// `deinit`). The library's ELF constructors and its entry symbol still run.
+    #[arg(long)]
+    no_init: bool,
+    /// The probe executable that loads each library in a process of its own [default:
+    /// `plugin-runtime-probe` next to this executable].
+    #[arg(long, value_name = "PATH")]
+    probe: Option<PathBuf>,
 }
 
-/// What `--json` prints for one library.
+/// What `--json` prints for a library that was inspected.
 #[derive(Debug, Serialize)]
 struct Report {
+    path: String,
+    ok: bool,
     plugin_id: String,
     version: String,
     abi_version: String,
     capabilities: Vec<CapabilityReport>,
+    init_skipped: bool,
     unmapped: bool,
     close_outcome: &'static str,
 }
@@ -37,9 +52,24 @@ struct CapabilityReport {
     display_name: String,
 }
 
+/// What `--json` prints for a library that could not be inspected.
+#[derive(Debug, Serialize)]
+struct Failure {
+    path: String,
+    ok: bool,
+    /// The step that failed, or that was under way when the library crashed the probe.
+    step: String,
+    error: String,
+    /// The signal's name when the library crashed the probe.
+    signal: Option<String>,
+}
+
 impl Report {
-    fn new(module: &ModuleInfo, outcome: &CloseOutcome) -> Self {
+    fn new(path: &Path, inspection: &Inspection, mode: ProbeMode) -> Self {
+        let module = &inspection.module;
         Self {
+            path: path.display().to_string(),
+            ok: true,
             plugin_id: module.plugin_id.clone(),
             version: module.version.clone(),
             abi_version: format!("{}.{}", module.abi_major, module.abi_minor),
@@ -53,8 +83,9 @@ impl Report {
                     display_name: c.display_name.clone(),
                 })
                 .collect(),
-            unmapped: outcome.is_unmapped(),
-            close_outcome: match outcome {
+            init_skipped: mode == ProbeMode::Describe,
+            unmapped: inspection.outcome.is_unmapped(),
+            close_outcome: match inspection.outcome {
                 CloseOutcome::Unmapped => "unmapped",
                 CloseOutcome::StillMapped => "still mapped by the OS loader",
                 CloseOutcome::KeptLoaded { .. } => "kept loaded: deinit failed",
@@ -64,6 +95,7 @@ impl Report {
     }
 
     fn print_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(out, "library      {}", self.path)?;
         writeln!(out, "plugin       {}", self.plugin_id)?;
         writeln!(out, "version      {}", self.version)?;
         writeln!(out, "abi          {}", self.abi_version)?;
@@ -75,44 +107,81 @@ impl Report {
                 c.kind, c.type_id, c.interface_version, c.display_name
             )?;
         }
+        if self.init_skipped {
+            writeln!(out, "init         skipped (--no-init)")?;
+        }
         writeln!(out, "closed       {}", self.close_outcome)
     }
 }
 
-/// Runs `inspect`: exit 0 when every library loaded, 1 otherwise (one stderr line per
-/// failure, naming the path and the step that failed).
+impl Failure {
+    fn new(path: &Path, error: &ProbeError) -> Self {
+        Self {
+            path: path.display().to_string(),
+            ok: false,
+            step: error.step().to_owned(),
+            error: error.to_string(),
+            signal: error
+                .signal()
+                .map(|s| signal_name(s).map_or_else(|| format!("signal {s}"), str::to_owned)),
+        }
+    }
+}
+
+/// Runs `inspect`: each library is loaded and closed by a probe process of its own, so
+/// one that crashes is reported and the next is still inspected. Exit 0 when every
+/// library was inspected, 1 otherwise (one stderr line per failure, naming the path and
+/// the step that failed; with `--json` also a record on stdout).
 pub fn run(args: &Args) -> ExitCode {
-    let mut loader = match LibraryLoader::new(LoaderConfig::default()) {
-        Ok(loader) => loader,
+    let program = match args.probe.clone().map_or_else(default_probe, Ok) {
+        Ok(program) if program.is_file() => program,
+        Ok(program) => {
+            eprintln!(
+                "plugin-runtime: inspect: no probe executable at {} (`cargo build` builds {PROBE_NAME} next to plugin-runtime; --probe names another)",
+                program.display()
+            );
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
-            eprintln!("plugin-runtime: inspect: {e}");
+            eprintln!("plugin-runtime: inspect: cannot find the probe executable: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let config = LoaderConfig::default().with_probe(program);
+    let probe =
+        Probe::from_config(&config).expect("the configuration names a probe one line above");
+    let mode = if args.no_init {
+        ProbeMode::Describe
+    } else {
+        ProbeMode::Load
+    };
     let mut failed = false;
+    let mut printed = false;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for (i, path) in args.paths.iter().enumerate() {
-        let library = match loader.load(path, None) {
-            Ok(library) => library,
+    for path in &args.paths {
+        let written = match probe.inspect(path, mode) {
+            Ok(inspection) => {
+                let report = Report::new(path, &inspection, mode);
+                if args.json {
+                    json_line(&mut out, &report)
+                } else {
+                    let separator = if printed { writeln!(out) } else { Ok(()) };
+                    printed = true;
+                    separator.and_then(|()| report.print_text(&mut out))
+                }
+            }
             Err(e) => {
-                eprintln!("plugin-runtime: inspect {}: {e}", path.display());
                 failed = true;
-                continue;
+                eprintln!("plugin-runtime: inspect {}: {e}", path.display());
+                if args.json {
+                    json_line(&mut out, &Failure::new(path, &e))
+                } else {
+                    Ok(())
+                }
             }
         };
-        let module = library.module().clone();
-        let report = loader.close(library);
-        let report = Report::new(&module, &report.outcome);
-        let written = if args.json {
-            serde_json::to_writer(&mut out, &report)
-                .map_err(std::io::Error::from)
-                .and_then(|()| writeln!(out))
-        } else {
-            let separator = if i > 0 { writeln!(out) } else { Ok(()) };
-            separator.and_then(|()| report.print_text(&mut out))
-        };
-        if let Err(e) = written {
+        if let Err(e) = written.and_then(|()| out.flush()) {
             eprintln!("plugin-runtime: inspect: cannot write the report: {e}");
             return ExitCode::FAILURE;
         }
@@ -122,4 +191,16 @@ pub fn run(args: &Args) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The probe next to this executable.
+fn default_probe() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.with_file_name(format!("{PROBE_NAME}{}", std::env::consts::EXE_SUFFIX)))
+}
+
+fn json_line(out: &mut impl Write, record: &impl Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, record)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
 }

@@ -11,7 +11,7 @@ use crate::abi::Status;
 pub enum LoadError {
     /// The installed file could not be read or copied into the shadow directory (it does
     /// not exist, is a directory, or the disk is full).
-    #[error("copy: cannot copy {path} into the shadow directory: {source}")]
+    #[error("copy: {}", copy_message(path, source))]
     Copy {
         /// The installed path.
         path: PathBuf,
@@ -19,8 +19,18 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    /// The OS loader refused the shadow copy (not a shared library, truncated, missing
-    /// dependencies, wrong architecture).
+    /// The loader's own check of the ELF headers refused the shadow copy before the OS
+    /// loader saw it: not an ELF shared object for this machine, or truncated (a segment
+    /// past the end of the file would fault on first touch instead of failing the load).
+    #[error("elf check: {path} is refused before opening: {message}")]
+    ElfCheck {
+        /// The installed path.
+        path: PathBuf,
+        /// What is wrong with the headers.
+        message: String,
+    },
+    /// The OS loader refused the shadow copy (missing dependencies, unresolved symbols,
+    /// a malformed dynamic section).
     #[error("open: the OS loader refused {path}: {message}")]
     Open {
         /// The installed path.
@@ -85,11 +95,12 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// The name of the step that failed: `copy`, `open`, `entry symbol`, `version`,
-    /// `magic`, `descriptor`, `init` or `shadow directory`.
+    /// The name of the step that failed: `copy`, `elf check`, `open`, `entry symbol`,
+    /// `version`, `magic`, `descriptor`, `init` or `shadow directory`.
     pub fn step(&self) -> &'static str {
         match self {
             Self::Copy { .. } => "copy",
+            Self::ElfCheck { .. } => "elf check",
             Self::Open { .. } => "open",
             Self::EntrySymbol { .. } => "entry symbol",
             Self::AbiVersion { .. } => "version",
@@ -98,6 +109,19 @@ impl LoadError {
             Self::Init { .. } => "init",
             Self::ShadowDirectory { .. } => "shadow directory",
         }
+    }
+}
+
+/// The message of [`LoadError::Copy`]: a missing file is said plainly, as the reason most
+/// often behind it.
+fn copy_message(path: &std::path::Path, source: &std::io::Error) -> String {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        format!("no such file: {}", path.display())
+    } else {
+        format!(
+            "cannot copy {} into the shadow directory: {source}",
+            path.display()
+        )
     }
 }
 

@@ -11,6 +11,7 @@ use super::error::{CallError, LayoutMismatch, LoadError, ResolveError};
 use super::info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
 use super::maps::{Mappings, mappings};
 use super::shadow::ShadowDir;
+use super::step::Step;
 use super::validate::{RawCapability, validate};
 use crate::abi::{
     ABI_VERSION_MAJOR, ABI_VERSION_MINOR, BytesRef, Capability, DeinitFn, ENTRY_SYMBOL,
@@ -36,12 +37,22 @@ pub struct LoaderConfig {
     /// The directory under which the loader makes its private shadow directory. `None`
     /// picks a per-user directory in the system's temporary directory.
     pub shadow_root: Option<PathBuf>,
+    /// The probe executable, which loads one library in a child process so that a
+    /// library that crashes kills the probe instead of the host (see
+    /// [`probe`](super::probe)). `None`: no probe is configured.
+    pub probe: Option<PathBuf>,
 }
 
 impl LoaderConfig {
     /// Uses `root` for shadow directories.
     pub fn with_shadow_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.shadow_root = Some(root.into());
+        self
+    }
+
+    /// Uses the executable at `path` as the probe (see [`probe`](super::probe)).
+    pub fn with_probe(mut self, path: impl Into<PathBuf>) -> Self {
+        self.probe = Some(path.into());
         self
     }
 }
@@ -103,6 +114,66 @@ impl LibraryLoader {
         path: &Path,
         expected_plugin_id: Option<&str>,
     ) -> Result<LoadedLibrary, LoadError> {
+        self.load_observed(path, expected_plugin_id, true, &mut |_| {})
+    }
+
+    /// Opens the library installed at `path` from a fresh shadow copy, validates and
+    /// reads its module descriptor, and closes it again, without calling its `init` (and
+    /// so without its `deinit`).
+    ///
+    /// This is how a host scans a plugin without starting it. It is not a sandbox: the
+    /// library's ELF constructors run when it is opened, and its entry symbol is called
+    /// to find the descriptor. To survive a library that crashes in those, read it in a
+    /// [`probe`](super::probe) process.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load), except that there is no `init` to fail; nothing is left
+    /// loaded or copied after an error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use plugin_runtime::loader::{LibraryLoader, LoaderConfig};
+    ///
+    /// let mut loader = LibraryLoader::new(LoaderConfig::default())?;
+    /// let (module, closed) = loader.describe("plugins/libgain.so".as_ref(), None)?;
+    /// for capability in &module.capabilities {
+    ///     println!("{}/{}", capability.kind, capability.type_id);
+    /// }
+    /// println!("unmapped: {}", closed.outcome.is_unmapped());
+    /// # Ok::<(), plugin_runtime::loader::LoadError>(())
+    /// ```
+    pub fn describe(
+        &mut self,
+        path: &Path,
+        expected_plugin_id: Option<&str>,
+    ) -> Result<(ModuleInfo, CloseReport), LoadError> {
+        self.describe_observed(path, expected_plugin_id, &mut |_| {})
+    }
+
+    /// [`describe`](Self::describe), telling `progress` each step before taking it.
+    pub(crate) fn describe_observed(
+        &mut self,
+        path: &Path,
+        expected_plugin_id: Option<&str>,
+        progress: &mut dyn FnMut(Step),
+    ) -> Result<(ModuleInfo, CloseReport), LoadError> {
+        let library = self.load_observed(path, expected_plugin_id, false, progress)?;
+        let module = library.module().clone();
+        Ok((module, self.close_observed(library, progress)))
+    }
+
+    /// [`load`](Self::load), telling `progress` each step before taking it; without
+    /// `init` (and then without `deinit` at close) unless `run_init`.
+    pub(crate) fn load_observed(
+        &mut self,
+        path: &Path,
+        expected_plugin_id: Option<&str>,
+        run_init: bool,
+        progress: &mut dyn FnMut(Step),
+    ) -> Result<LoadedLibrary, LoadError> {
+        progress(Step::Copy);
         let shadow_path = self
             .shadow
             .copy_in(path)
@@ -110,13 +181,15 @@ impl LibraryLoader {
                 path: path.to_owned(),
                 source,
             })?;
+        progress(Step::ElfCheck);
         if let Err(message) = super::elf::check(&shadow_path) {
             remove_copy(&shadow_path);
-            return Err(LoadError::Open {
+            return Err(LoadError::ElfCheck {
                 path: path.to_owned(),
                 message,
             });
         }
+        progress(Step::Open);
         // SAFETY: opening runs the library's initialisers; the trust model above is that
         // a plugin built against the ABI has no harmful ones. The copy has a unique name,
         // so this `dlopen` cannot return an already loaded library.
@@ -131,7 +204,7 @@ impl LibraryLoader {
                 });
             }
         };
-        match start(&library, path, expected_plugin_id) {
+        match start(&library, path, expected_plugin_id, run_init, progress) {
             Ok(started) => Ok(LoadedLibrary {
                 library: Some(library),
                 info: started.info,
@@ -167,8 +240,17 @@ impl LibraryLoader {
     /// If `deinit` fails or panics, the plugin's own threads may still run its code, so
     /// the library is not closed at all: it stays loaded for the life of the process and
     /// the report says [`CloseOutcome::KeptLoaded`].
-    pub fn close(&mut self, mut library: LoadedLibrary) -> CloseReport {
-        let outcome = library.close_inner();
+    pub fn close(&mut self, library: LoadedLibrary) -> CloseReport {
+        self.close_observed(library, &mut |_| {})
+    }
+
+    /// [`close`](Self::close), telling `progress` each step before taking it.
+    pub(crate) fn close_observed(
+        &mut self,
+        mut library: LoadedLibrary,
+        progress: &mut dyn FnMut(Step),
+    ) -> CloseReport {
+        let outcome = library.close_inner(progress);
         let shadow_removed = std::fs::remove_file(&library.shadow_path).is_ok();
         CloseReport {
             plugin_id: library.info.plugin_id.clone(),
@@ -301,13 +383,14 @@ impl LoadedLibrary {
         })
     }
 
-    fn close_inner(&mut self) -> CloseOutcome {
+    fn close_inner(&mut self, progress: &mut dyn FnMut(Step)) -> CloseOutcome {
         let Some(library) = self.library.take() else {
             return CloseOutcome::KeptLoaded {
                 reason: "the library was already given up".into(),
             };
         };
         if let Some(deinit) = self.deinit {
+            progress(Step::Deinit);
             let result = on_lifecycle_thread("plugin-deinit", || {
                 // SAFETY: `deinit` comes from the validated descriptor of this still open
                 // library, and runs once: `library` was taken out of `self` above.
@@ -321,6 +404,7 @@ impl LoadedLibrary {
                 return CloseOutcome::KeptLoaded { reason };
             }
         }
+        progress(Step::Close);
         if let Err(e) = library.close() {
             tracing::warn!(plugin_id = %self.info.plugin_id, error = %e, "dlclose reported an error");
         }
@@ -528,12 +612,18 @@ struct Started {
     deinit: Option<DeinitFn>,
 }
 
-/// Finds the entry symbol, validates the descriptor and runs `init`.
+/// Finds the entry symbol, validates the descriptor and runs `init` if `run_init`.
+///
+/// Without `init` the result has no `deinit` either: the ABI pairs `deinit` with a
+/// successful `init`.
 fn start(
     library: &UnixLibrary,
     path: &Path,
     expected_plugin_id: Option<&str>,
+    run_init: bool,
+    progress: &mut dyn FnMut(Step),
 ) -> Result<Started, LoadError> {
+    progress(Step::EntrySymbol);
     // SAFETY: the entry symbol's type is fixed by the ABI for this major version.
     let entry = match unsafe { library.get::<EntryFn>(ENTRY_SYMBOL) } {
         Ok(symbol) => *symbol,
@@ -542,10 +632,19 @@ fn start(
     // SAFETY: the ABI makes the entry function side-effect free and callable at any time
     // while the library is loaded.
     let descriptor = unsafe { entry() };
+    progress(Step::Validate);
     // SAFETY: `descriptor` came from the entry symbol of `library`, which stays loaded
     // for the whole call.
     let module = unsafe { validate(descriptor, expected_plugin_id) }?;
+    if !run_init {
+        return Ok(Started {
+            info: module.info,
+            capabilities: module.capabilities,
+            deinit: None,
+        });
+    }
     if let Some(init) = module.init {
+        progress(Step::Init);
         on_lifecycle_thread("plugin-init", || {
             // SAFETY: `init` comes from the validated descriptor; `HOST_CONTEXT` is a
             // static that outlives the library, as the ABI requires.

@@ -7,6 +7,11 @@
 //! before anything of the library is published, runs the module's `init`, and on close
 //! runs `deinit`, closes the library and asks the OS whether it is really gone.
 //!
+//! [`LibraryLoader::describe`] reads a library's descriptor without running its `init`.
+//! A library whose own code crashes (ELF constructors, entry symbol, `init`, `deinit`)
+//! kills the process that loaded it; [`probe`] loads it in a child process instead and
+//! names the signal and the [`Step`] it died in.
+//!
 //! [`ModuleLoader`] is the small trait that [`LibraryLoader`] and the simulated loader
 //! of the property tests ([`simulated`]) share. The runtime's loader thread uses
 //! `LibraryLoader` itself, because instances need its typed capabilities.
@@ -16,8 +21,10 @@ mod error;
 mod info;
 mod library;
 mod maps;
+pub mod probe;
 mod shadow;
 pub mod simulated;
+mod step;
 mod validate;
 
 #[cfg(not(target_os = "linux"))]
@@ -29,6 +36,7 @@ pub use error::{CallError, DescriptorError, LayoutMismatch, LoadError, ResolveEr
 pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
 pub(crate) use library::call_with_error;
 pub use library::{LibraryLoader, LoadedLibrary, LoaderConfig, ResolvedCapability, Symbol};
+pub use step::Step;
 
 use std::path::Path;
 

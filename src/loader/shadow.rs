@@ -100,6 +100,18 @@ impl Drop for ShadowDir {
     }
 }
 
+/// Removes the shadow directories that dead processes left under `root`, as
+/// [`ShadowDir::create`] does first; for a parent whose probe process died with its copy
+/// still in place. A root that is not private to this user is left alone.
+pub(crate) fn sweep(root: &Path) {
+    if check_private(root).is_err() {
+        return;
+    }
+    if let Ok(me) = ProcessId::current() {
+        sweep_dead(root, &me);
+    }
+}
+
 /// The effective user id of this process, as the owner of `/proc/self`.
 fn effective_uid() -> io::Result<u32> {
     fs::metadata("/proc/self").map(|m| m.uid())

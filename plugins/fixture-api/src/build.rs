@@ -25,6 +25,7 @@ pub const FIXTURES: &[&str] = &[
     "fixture-gauge-old",
     "fixture-gauge-new",
     "example-gain",
+    "fixture-crash-entry",
 ];
 
 /// The built fixtures.
