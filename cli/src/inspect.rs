@@ -49,6 +49,11 @@ struct CapabilityReport {
     kind: String,
     type_id: String,
     interface_version: u32,
+    interface_minor: u32,
+    /// The base layout id, as 16 hex digits.
+    layout_id: String,
+    /// One line per vtable slot.
+    layout: Vec<String>,
     display_name: String,
 }
 
@@ -80,6 +85,9 @@ impl Report {
                     kind: c.kind.clone(),
                     type_id: c.type_id.clone(),
                     interface_version: c.interface_version,
+                    interface_minor: c.interface_minor,
+                    layout_id: format!("{:016x}", c.layout_id),
+                    layout: c.layout.lines().map(str::to_owned).collect(),
                     display_name: c.display_name.clone(),
                 })
                 .collect(),
@@ -103,9 +111,17 @@ impl Report {
         for c in &self.capabilities {
             writeln!(
                 out,
-                "  {}/{}  interface {}  \"{}\"",
-                c.kind, c.type_id, c.interface_version, c.display_name
+                "  {}/{}  interface {}.{}  layout {}  \"{}\"",
+                c.kind,
+                c.type_id,
+                c.interface_version,
+                c.interface_minor,
+                c.layout_id,
+                c.display_name
             )?;
+            for line in &c.layout {
+                writeln!(out, "      {line}")?;
+            }
         }
         if self.init_skipped {
             writeln!(out, "init         skipped (--no-init)")?;

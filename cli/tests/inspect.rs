@@ -48,6 +48,13 @@ fn json_report_of_a_good_plugin() {
     assert_eq!(caps[0]["interface_version"], 1);
     assert_eq!(caps[1]["type_id"], "echo-next");
     assert_eq!(caps[1]["interface_version"], 2);
+    assert_eq!(caps[0]["interface_minor"], 0);
+    assert_eq!(caps[0]["layout"][0], "0 tag(&self) -> u32");
+    assert_eq!(
+        caps[0]["layout"][1],
+        "0 process(&mut self, &mut [f32]) -> Result<(), PluginError>"
+    );
+    assert_eq!(caps[0]["layout_id"].as_str().unwrap().len(), 16);
 }
 
 #[test]
@@ -61,7 +68,8 @@ fn text_report_names_everything() {
         "fixture.echo",
         "1.0.0",
         "dsp/echo",
-        "interface 1",
+        "interface 1.0",
+        "0 accumulate(&mut self, u64) -> u64",
         "unmapped",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");

@@ -232,7 +232,7 @@ impl Run {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         // Every other command is sent by the newest live owner, so routing is checked.
-        let submitter = if self.next_request % 2 == 0 {
+        let submitter = if self.next_request.is_multiple_of(2) {
             self.model
                 .owners
                 .iter()

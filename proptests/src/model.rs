@@ -487,10 +487,11 @@ impl Model {
         if self.failing[load.path] {
             return Err("open");
         }
-        if let Some(expected) = &load.expected {
-            if checked && expected != plugin_at(load.path) {
-                return Err("descriptor");
-            }
+        if let Some(expected) = &load.expected
+            && checked
+            && expected != plugin_at(load.path)
+        {
+            return Err("descriptor");
         }
         Ok(load.path)
     }
@@ -685,14 +686,13 @@ impl Model {
             submitter,
             deadline,
         } = self.shutdown
+            && deadline <= now
         {
-            if deadline <= now {
-                let stalled = (0..self.generations.len())
-                    .filter(|&g| matches!(self.generations[g].state, MState::Draining { .. }))
-                    .collect();
-                self.shutdown = MShutdown::Done;
-                self.complete(request, submitter, MOutcome::ShutDown { stalled });
-            }
+            let stalled = (0..self.generations.len())
+                .filter(|&g| matches!(self.generations[g].state, MState::Draining { .. }))
+                .collect();
+            self.shutdown = MShutdown::Done;
+            self.complete(request, submitter, MOutcome::ShutDown { stalled });
         }
     }
 

@@ -107,13 +107,13 @@ impl ModuleLoader for SimulatedLoader {
                 message: message.clone(),
             });
         }
-        if let Some(expected) = expected_plugin_id {
-            if expected != installed.module.plugin_id {
-                return Err(LoadError::PluginIdMismatch {
-                    expected: expected.to_owned(),
-                    found: installed.module.plugin_id.clone(),
-                });
-            }
+        if let Some(expected) = expected_plugin_id
+            && expected != installed.module.plugin_id
+        {
+            return Err(LoadError::PluginIdMismatch {
+                expected: expected.to_owned(),
+                found: installed.module.plugin_id.clone(),
+            });
         }
         let id = self.next_id;
         self.next_id += 1;

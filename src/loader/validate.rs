@@ -98,7 +98,7 @@ pub(crate) unsafe fn validate(
         }
         .into());
     }
-    if header.capability_size as usize % align_of::<CapabilityDescriptor>() != 0 {
+    if !(header.capability_size as usize).is_multiple_of(align_of::<CapabilityDescriptor>()) {
         return Err(DescriptorError::Misaligned.into());
     }
 
