@@ -39,7 +39,9 @@ fn calls(c: &mut Criterion) {
         other => panic!("{other:?}"),
     };
     let owner = runtime.register_owner("bench").unwrap();
-    let mut instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
+    let mut instance = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
     let pin = runtime.pin("fixture.echo").unwrap();
     assert_eq!(pin.generation(), generation);
     // SAFETY: the fixture exports a static of exactly this type; the pin keeps the library

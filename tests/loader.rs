@@ -6,8 +6,8 @@ use std::sync::mpsc;
 
 use fixture_api::build::fixtures;
 use fixture_api::{AccumulateFn, ProbeInterface, ProbeNextInterface};
-use plugin_runtime::interface::__private::RawSliceMut;
 use plugin_runtime::abi::{InstanceHandle, Status};
+use plugin_runtime::interface::__private::RawSliceMut;
 use plugin_runtime::loader::{
     CloseOutcome, DescriptorError, LibraryLoader, LoadError, LoaderConfig, ResolveError,
 };
@@ -240,12 +240,13 @@ fn capabilities_resolve_by_kind_type_and_interface_version() {
         library.capability::<ProbeInterface>("absent"),
         Err(ResolveError::NotFound { .. })
     ));
-    let next = library.capability::<ProbeNextInterface>("echo-next").unwrap();
+    let next = library
+        .capability::<ProbeNextInterface>("echo-next")
+        .unwrap();
     let handle = next.__create_unrecorded(b"gain=3").unwrap();
     let mut samples = [1.0f32, 2.0];
     // SAFETY: a live handle; the samples outlive the call.
-    let status =
-        unsafe {
+    let status = unsafe {
         ((*next.__vtable().0).process)(
             handle,
             RawSliceMut {
@@ -293,7 +294,8 @@ fn every_panic_comes_back_as_an_error_status() {
             };
             // SAFETY: a live handle, an empty sample slice, an output slot and a valid
             // error buffer.
-            let status = unsafe { ((*cap.__vtable().0).process)(handle, empty, &mut (), &mut error) };
+            let status =
+                unsafe { ((*cap.__vtable().0).process)(handle, empty, &mut (), &mut error) };
             assert_eq!(status, Status::PANIC);
             assert!(error.message(&storage).contains("process panics"));
             // A function with no status returns its fallback instead of unwinding.
@@ -347,7 +349,8 @@ fn thread_local_destructor_keeps_the_library_mapped_and_the_report_says_so() {
         .unwrap();
     let shadow = library.shadow_path().to_owned();
     // SAFETY: the fixture exports `fixture_tls_touch` with exactly this type.
-    let touch: extern "C" fn() -> u64 = *unsafe { library.raw_symbol("fixture_tls_touch") }.unwrap();
+    let touch: extern "C" fn() -> u64 =
+        *unsafe { library.raw_symbol("fixture_tls_touch") }.unwrap();
 
     let (touched_tx, touched_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();

@@ -123,7 +123,9 @@ fn reload_with_a_live_instance_drains_then_closes_when_it_is_dropped() {
     subscriber
         .subscribe(Subscription::Plugin("fixture.echo".into()))
         .unwrap();
-    let mut old = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
+    let mut old = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
     assert_eq!(old.tag(), 1);
     assert_eq!(old.generation(), v1);
 
@@ -161,7 +163,9 @@ fn reload_with_a_live_instance_drains_then_closes_when_it_is_dropped() {
     ));
     assert_eq!(bystander.recv_timeout(Duration::from_millis(100)), None);
 
-    let mut new = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
+    let mut new = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
     assert_eq!(new.tag(), 2);
     assert_eq!(
         old.tag(),
@@ -190,7 +194,9 @@ fn unload_and_disable_with_live_instances_drain_then_close_and_refuse_creation()
     let echo_gen = setup.load(&echo);
     let threaded_gen = setup.load(&threaded);
     let owner = setup.runtime.register_owner("audio.decode").unwrap();
-    let echo_instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
+    let echo_instance = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
     let worker = owner
         .create::<ProbeInterface>("fixture.threaded", "worker", b"")
         .unwrap();
@@ -365,7 +371,9 @@ fn shutdown_with_live_instances_reports_holders_and_unloads_nothing() {
     let generation = setup.load(&path);
     let shadow = setup.shadow_of("fixture.echo");
     let owner: Owner = setup.runtime.register_owner("audio.output_sink").unwrap();
-    let mut instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
+    let mut instance = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
 
     let outcome = setup.call(Command::Shutdown {
         deadline: Instant::now() + Duration::from_millis(100),
@@ -399,7 +407,9 @@ fn an_owner_thread_that_panics_releases_what_it_held() {
     let runtime = setup.runtime.clone();
     let result = std::thread::spawn(move || {
         let owner = runtime.register_owner("doomed").unwrap();
-        let _instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
+        let _instance = owner
+            .create::<ProbeInterface>("fixture.echo", "echo", b"")
+            .unwrap();
         let _pin = owner.pin("fixture.echo").unwrap();
         panic!("the owner thread dies");
     })
@@ -446,7 +456,9 @@ fn a_generation_kept_mapped_by_a_thread_local_goes_once_the_thread_ends() {
     // it), drops its instance, and stays alive until told to end.
     let toucher = std::thread::spawn(move || {
         let owner = runtime.register_owner("toucher").unwrap();
-        let mut instance = owner.create::<ProbeInterface>("fixture.tls", "tls", b"").unwrap();
+        let mut instance = owner
+            .create::<ProbeInterface>("fixture.tls", "tls", b"")
+            .unwrap();
         instance.process(&mut [0.0]).unwrap();
         drop(instance);
         drop(owner);

@@ -45,7 +45,9 @@ fn dropping_everything_closes_what_is_loaded_and_ends_the_threads() {
         .to_owned();
     let shadow_dir = shadow.parent().unwrap().to_owned();
     let owner = runtime.register_owner("last").unwrap();
-    let mut instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
+    let mut instance = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
     assert_eq!(instance.accumulate(1), 1);
     assert_eq!(runtime_threads(), 2);
 

@@ -41,7 +41,11 @@ fn parse_args(args: Tokens) -> syn::Result<Args> {
             Meta::NameValue(nv) => nv,
             other => return Err(Error::new(other.span(), "expected `name = value`")),
         };
-        let key = nv.path.get_ident().map(Ident::to_string).unwrap_or_default();
+        let key = nv
+            .path
+            .get_ident()
+            .map(Ident::to_string)
+            .unwrap_or_default();
         let value = &nv.value;
         match key.as_str() {
             "kind" => kind = Some(syn::parse2::<LitStr>(quote!(#value))?),
@@ -57,7 +61,10 @@ fn parse_args(args: Tokens) -> syn::Result<Args> {
     }
     let kind = kind.ok_or_else(|| Error::new(Span::call_site(), "missing `kind = \"...\"`"))?;
     if kind.value().is_empty() || kind.value().contains(['\n', '\0']) {
-        return Err(Error::new(kind.span(), "the kind must be a non-empty single line"));
+        return Err(Error::new(
+            kind.span(),
+            "the kind must be a non-empty single line",
+        ));
     }
     let major = major.ok_or_else(|| Error::new(Span::call_site(), "missing `major = N`"))?;
     Ok(Args {
@@ -107,7 +114,10 @@ const PRIMS: &[&str] = &[
 ];
 
 fn unsupported(ty: &Type, role: &str) -> Error {
-    let shown = quote!(#ty).to_string().replace(" < ", "<").replace(" >", ">");
+    let shown = quote!(#ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" >", ">");
     Error::new(
         ty.span(),
         format!(
@@ -148,7 +158,9 @@ fn arg_type(ty: &Type) -> syn::Result<ArgType> {
                 other => other,
             };
             match elem {
-                Type::Path(p) if r.mutability.is_none() && p.path.is_ident("str") => Ok(ArgType::Str),
+                Type::Path(p) if r.mutability.is_none() && p.path.is_ident("str") => {
+                    Ok(ArgType::Str)
+                }
                 Type::Slice(s) => match value_type(&s.elem) {
                     Some(Value::Prim(t)) if r.mutability.is_some() => Ok(ArgType::SliceMut(t)),
                     Some(Value::Prim(t)) => Ok(ArgType::Slice(t)),
@@ -173,7 +185,9 @@ fn ret_type(ret: &ReturnType) -> syn::Result<RetType> {
         return Ok(RetType::Value(v));
     }
     let bad = || unsupported(ty, "a return value");
-    let Type::Path(p) = &**ty else { return Err(bad()) };
+    let Type::Path(p) = &**ty else {
+        return Err(bad());
+    };
     let last = p.path.segments.last().ok_or_else(bad)?;
     if last.ident != "Result" {
         return Err(bad());
@@ -286,13 +300,22 @@ fn parse_method(f: &TraitItemFn) -> syn::Result<Method> {
         return Err(Error::new(a.span(), "interface methods cannot be `async`"));
     }
     if let Some(u) = &sig.unsafety {
-        return Err(Error::new(u.span(), "interface methods are safe; remove `unsafe`"));
+        return Err(Error::new(
+            u.span(),
+            "interface methods are safe; remove `unsafe`",
+        ));
     }
     if let Some(abi) = &sig.abi {
-        return Err(Error::new(abi.span(), "interface methods take no ABI; the macro chooses it"));
+        return Err(Error::new(
+            abi.span(),
+            "interface methods take no ABI; the macro chooses it",
+        ));
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        return Err(Error::new(sig.generics.span(), "interface methods cannot be generic"));
+        return Err(Error::new(
+            sig.generics.span(),
+            "interface methods cannot be generic",
+        ));
     }
     if let Some(v) = &sig.variadic {
         return Err(Error::new(v.span(), "interface methods cannot be variadic"));
@@ -306,9 +329,17 @@ fn parse_method(f: &TraitItemFn) -> syn::Result<Method> {
             r.mutability.is_some()
         }
         Some(other) => {
-            return Err(Error::new(other.span(), "interface methods take `&self` or `&mut self`"));
+            return Err(Error::new(
+                other.span(),
+                "interface methods take `&self` or `&mut self`",
+            ));
         }
-        None => return Err(Error::new(sig.span(), "interface methods take `&self` or `&mut self`")),
+        None => {
+            return Err(Error::new(
+                sig.span(),
+                "interface methods take `&self` or `&mut self`",
+            ));
+        }
     };
     let mut args = Vec::new();
     for (i, input) in inputs.enumerate() {
@@ -318,7 +349,12 @@ fn parse_method(f: &TraitItemFn) -> syn::Result<Method> {
         let name = match &*pt.pat {
             Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
             Pat::Wild(_) => format_ident!("arg{}", i),
-            other => return Err(Error::new(other.span(), "use a plain name for each parameter")),
+            other => {
+                return Err(Error::new(
+                    other.span(),
+                    "use a plain name for each parameter",
+                ));
+            }
         };
         args.push((name, arg_type(&pt.ty)?, (*pt.ty).clone()));
     }
@@ -360,10 +396,16 @@ fn expand(args: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let args = parse_args(args)?;
     let item: ItemTrait = syn::parse2(item)?;
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
-        return Err(Error::new(item.generics.span(), "an interface cannot be generic"));
+        return Err(Error::new(
+            item.generics.span(),
+            "an interface cannot be generic",
+        ));
     }
     if !item.supertraits.is_empty() {
-        return Err(Error::new(item.supertraits.span(), "an interface has no supertraits"));
+        return Err(Error::new(
+            item.supertraits.span(),
+            "an interface has no supertraits",
+        ));
     }
     if let Some(u) = &item.unsafety {
         return Err(Error::new(u.span(), "an interface is a safe trait"));
@@ -373,12 +415,18 @@ fn expand(args: Tokens, item: Tokens) -> syn::Result<Tokens> {
         match it {
             TraitItem::Fn(f) => methods.push(parse_method(f)?),
             other => {
-                return Err(Error::new(other.span(), "an interface contains only methods"));
+                return Err(Error::new(
+                    other.span(),
+                    "an interface contains only methods",
+                ));
             }
         }
     }
     if methods.is_empty() {
-        return Err(Error::new(item.ident.span(), "an interface needs at least one method"));
+        return Err(Error::new(
+            item.ident.span(),
+            "an interface needs at least one method",
+        ));
     }
     let mut names = std::collections::HashSet::new();
     for (i, m) in methods.iter().enumerate() {
@@ -406,7 +454,11 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
     let kind = &args.kind;
     let major = args.major;
     let minor = methods.iter().map(|m| m.since).max().unwrap_or(0);
-    let layout = methods.iter().map(Method::line).collect::<Vec<_>>().join("\n");
+    let layout = methods
+        .iter()
+        .map(Method::line)
+        .collect::<Vec<_>>()
+        .join("\n");
     let slots = methods.len();
     let p = quote!(#krate::interface::__private);
     let abi = quote!(#krate::abi);
@@ -421,7 +473,11 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
     for m in methods {
         let name = &m.name;
         let docs = &m.docs;
-        let recv = if m.mutable { quote!(&mut self) } else { quote!(&self) };
+        let recv = if m.mutable {
+            quote!(&mut self)
+        } else {
+            quote!(&self)
+        };
         let arg_names: Vec<&Ident> = m.args.iter().map(|(n, _, _)| n).collect();
         let arg_decl_types: Vec<&Type> = m.args.iter().map(|(_, _, t)| t).collect();
         let arg_abi: Vec<Tokens> = m
@@ -465,7 +521,11 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
 
         // The slot and its shim.
         let shim = format_ident!("__{}_{}", trait_name.to_string().to_lowercase(), name);
-        let instance = if m.mutable { quote!(instance_mut) } else { quote!(instance_ref) };
+        let instance = if m.mutable {
+            quote!(instance_mut)
+        } else {
+            quote!(instance_ref)
+        };
         let lift_args = quote! {
             #(
                 // SAFETY: the host lowered this argument from a value borrowed for the call.
@@ -522,7 +582,8 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
         shims.push(shim_fn);
         let slot_doc = format!("`{}`", m.line());
         if m.optional {
-            vtable_fields.push(quote!(#[doc = #slot_doc] pub #name: ::core::option::Option<#fn_type>));
+            vtable_fields
+                .push(quote!(#[doc = #slot_doc] pub #name: ::core::option::Option<#fn_type>));
             vtable_values.push(quote! {
                 #name: if <T as #trait_name>::#has_const { ::core::option::Option::Some(#shim::<T>) } else { ::core::option::Option::None }
             });

@@ -97,13 +97,13 @@ compile_error!(
 );
 
 pub use plugin_runtime::abi;
-pub use plugin_runtime::interface;
-pub use plugin_runtime::interface::{PlainData, PluginError};
 use plugin_runtime::abi::{
     BytesRef, Capability, CapabilityDescriptor, ErrorBuf, HostContext, InstanceHandle, LogLevel,
     Status, StrRef,
 };
+pub use plugin_runtime::interface;
 use plugin_runtime::interface::__private::{VTableFor, guard};
+pub use plugin_runtime::interface::{PlainData, PluginError};
 
 /// An instance type a plugin offers as one capability.
 ///

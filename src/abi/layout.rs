@@ -152,8 +152,14 @@ mod tests {
     fn lines_parse_with_their_minor_and_optional_mark() {
         let lines = layout_lines("0 a(&self) -> u32\n12? b_2(&mut self, &[u8]) -> bool").unwrap();
         assert_eq!(lines.len(), 2);
-        assert_eq!((lines[0].since, lines[0].optional, lines[0].name), (0, false, "a"));
-        assert_eq!((lines[1].since, lines[1].optional, lines[1].name), (12, true, "b_2"));
+        assert_eq!(
+            (lines[0].since, lines[0].optional, lines[0].name),
+            (0, false, "a")
+        );
+        assert_eq!(
+            (lines[1].since, lines[1].optional, lines[1].name),
+            (12, true, "b_2")
+        );
         assert_eq!(layout_lines(""), Ok(vec![]));
         assert_eq!(layout_lines("0 a(&self)\nbad"), Err(1));
         assert_eq!(layout_lines("x a(&self)"), Err(0));
@@ -166,9 +172,15 @@ mod tests {
         let base = "0 a(&self) -> u32\n0? b(&self) -> u32";
         let id = layout_id("k", 1, base);
         assert_eq!(id, layout_id("k", 1, &format!("{base}\n1 c(&self) -> u32")));
-        assert_ne!(id, layout_id("k", 1, "0 a(&self) -> u32\n0 b(&self) -> u32"));
+        assert_ne!(
+            id,
+            layout_id("k", 1, "0 a(&self) -> u32\n0 b(&self) -> u32")
+        );
         assert_ne!(id, layout_id("j", 1, base));
-        assert_ne!(id, layout_id("k", 1, "0? b(&self) -> u32\n0 a(&self) -> u32"));
+        assert_ne!(
+            id,
+            layout_id("k", 1, "0? b(&self) -> u32\n0 a(&self) -> u32")
+        );
         // "10 x" is not a base line even though it starts with a zero digit elsewhere.
         assert_eq!(layout_id("k", 1, "10 x(&self)"), layout_id("k", 1, ""));
     }

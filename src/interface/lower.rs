@@ -187,7 +187,8 @@ unsafe impl<'a> Arg for &'a str {
                 len: abi.len,
             })
         }?;
-        std::str::from_utf8(bytes).map_err(|_| PluginError::invalid_argument("a string argument is not UTF-8"))
+        std::str::from_utf8(bytes)
+            .map_err(|_| PluginError::invalid_argument("a string argument is not UTF-8"))
     }
 }
 
@@ -231,11 +232,17 @@ unsafe impl<'a, T: PlainData> Arg for &'a mut [T] {
 
 fn check_slice<T>(ptr: *const T, len: usize) -> Result<(), PluginError> {
     if ptr.is_null() || !ptr.is_aligned() {
-        return Err(PluginError::invalid_argument("a slice argument's pointer is null or misaligned"));
+        return Err(PluginError::invalid_argument(
+            "a slice argument's pointer is null or misaligned",
+        ));
     }
-    if len.checked_mul(size_of::<T>()).is_none_or(|bytes| bytes > isize::MAX as usize) {
-        return Err(PluginError::invalid_argument("a slice argument's length is too large"));
+    if len
+        .checked_mul(size_of::<T>())
+        .is_none_or(|bytes| bytes > isize::MAX as usize)
+    {
+        return Err(PluginError::invalid_argument(
+            "a slice argument's length is too large",
+        ));
     }
     Ok(())
 }
-

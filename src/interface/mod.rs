@@ -53,11 +53,11 @@
 //!
 //! [`Status::PANIC`]: crate::abi::Status::PANIC
 
-mod error;
-mod lower;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+mod error;
+mod lower;
 
 pub use crate::loader::CallError;
 pub use error::PluginError;

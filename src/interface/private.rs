@@ -114,7 +114,10 @@ pub fn guard_value<R: Ret>(body: impl FnOnce() -> Result<R, PluginError>) -> R::
 ///
 /// `error` is null or a valid [`ErrorBuf`].
 #[inline]
-pub unsafe fn guard(error: *mut ErrorBuf, body: impl FnOnce() -> Result<(), PluginError>) -> Status {
+pub unsafe fn guard(
+    error: *mut ErrorBuf,
+    body: impl FnOnce() -> Result<(), PluginError>,
+) -> Status {
     // SAFETY: a null `out` is never written; `error` is forwarded.
     unsafe { guard_result::<()>(std::ptr::null_mut(), error, body) }
 }
@@ -123,7 +126,9 @@ pub unsafe fn guard(error: *mut ErrorBuf, body: impl FnOnce() -> Result<(), Plug
 /// buffer on the stack, runs `call`, and reads the value or the error back. Allocates
 /// only to return an error's message.
 #[inline(always)]
-pub fn call_status<R: Ret>(call: impl FnOnce(*mut R::Abi, *mut ErrorBuf) -> Status) -> Result<R, CallError> {
+pub fn call_status<R: Ret>(
+    call: impl FnOnce(*mut R::Abi, *mut ErrorBuf) -> Status,
+) -> Result<R, CallError> {
     let mut out = R::Abi::default();
     let mut storage = MaybeUninit::<[u8; ERROR_CAPACITY]>::uninit();
     let mut error = ErrorBuf {

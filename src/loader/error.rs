@@ -162,7 +162,9 @@ pub enum DescriptorError {
         line: usize,
     },
     /// A capability's layout id is not the id of its own layout description.
-    #[error("capability `{kind}/{type_id}` has layout id {found:#018x}, its layout description has id {computed:#018x}")]
+    #[error(
+        "capability `{kind}/{type_id}` has layout id {found:#018x}, its layout description has id {computed:#018x}"
+    )]
     LayoutId {
         /// The capability's kind.
         kind: String,
@@ -175,7 +177,9 @@ pub enum DescriptorError {
     },
     /// A capability's vtable size is not one pointer per line of its layout, or its
     /// vtable pointer is not aligned for pointers.
-    #[error("capability `{kind}/{type_id}` has a vtable of {size} bytes for {slots} slots, or a misaligned one")]
+    #[error(
+        "capability `{kind}/{type_id}` has a vtable of {size} bytes for {slots} slots, or a misaligned one"
+    )]
     VtableShape {
         /// The capability's kind.
         kind: String,

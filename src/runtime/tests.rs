@@ -39,7 +39,9 @@ fn a_panicking_actor_poisons_the_runtime_and_unloads_nothing() {
         .shadow_path()
         .to_owned();
     let owner = runtime.register_owner("survivor").unwrap();
-    let instance = owner.create::<ProbeInterface>("fixture.echo", "echo", b"").unwrap();
+    let instance = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
 
     // Draining and held only by `instance`: a healthy actor would close it as soon as
     // the instance is dropped.
