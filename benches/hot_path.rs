@@ -47,7 +47,8 @@ fn calls(c: &mut Criterion) {
     // SAFETY: the fixture exports a static of exactly this type; the pin keeps the library
     // loaded for the whole benchmark.
     let raw: AccumulateFn = unsafe {
-        *pin.library()
+        **pin
+            .library()
             .raw_symbol::<*const AccumulateFn>("fixture_echo_accumulate")
             .unwrap()
     };
@@ -99,7 +100,7 @@ fn calls(c: &mut Criterion) {
         b.iter(|| {
             // SAFETY: as above; the symbol is looked up again on every call.
             unsafe {
-                let f = *pin
+                let f = **pin
                     .library()
                     .raw_symbol::<*const AccumulateFn>("fixture_echo_accumulate")
                     .unwrap();
