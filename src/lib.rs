@@ -5,7 +5,7 @@
 //!
 //! * [`abi`]: the `#[repr(C)]` contract between host and plugin. A plugin exports one
 //!   entry symbol returning a static module descriptor with its capabilities.
-//! * [`interface`]: one trait declaration per capability interface, under the
+//! * [`interface`](mod@interface): one trait declaration per capability interface, under the
 //!   [`interface`](macro@interface) attribute, gives the vtable, the plugin side and the
 //!   safe host side, so neither plugin nor host authors write `unsafe`.
 //! * [`loader`]: the only user of `libloading`. It loads each generation from its own

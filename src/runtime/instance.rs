@@ -14,7 +14,7 @@ use super::protocol::Release;
 /// that created it.
 ///
 /// `!Send` and `!Sync`, so it cannot reach another thread. Host code calls it through
-/// the safe extension trait its [interface](crate::interface) generates (for an
+/// the safe extension trait its [interface](mod@crate::interface) generates (for an
 /// interface `Dsp`, `DspCalls`): a call reads the vtable pointer and the slot and calls
 /// the plugin, which costs what a raw function-pointer call costs, with no atomic, lock,
 /// allocation or channel. Debug builds assert the owner thread on every call; release
