@@ -117,9 +117,11 @@ fn unsupported(ty: &Type, role: &str) -> Error {
     let shown = quote!(#ty)
         .to_string()
         .replace(" < ", "<")
-        .replace(" >", ">");
-    Error::new(
-        ty.span(),
+        .replace(" >", ">")
+        .replace("& ", "&");
+    // Spanned by the whole type, not its first token (`&` of `&mut str`).
+    Error::new_spanned(
+        ty,
         format!(
             "type `{shown}` cannot cross the plugin boundary as {role}; supported: integers, floats, bool, {}",
             if role == "an argument" {
@@ -478,7 +480,15 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
         } else {
             quote!(&self)
         };
-        let arg_names: Vec<&Ident> = m.args.iter().map(|(n, _, _)| n).collect();
+        // The parameters as declared, for the traits' signatures (and an optional
+        // method's default body), and the same names at the macro's mixed site for the
+        // bodies it writes, so that a parameter named like one of its own locals (`out`,
+        // `error`, `handle`, `this`, `f`) neither collides with nor is shadowed by it.
+        let decl_names: Vec<&Ident> = m.args.iter().map(|(n, _, _)| n).collect();
+        let arg_names: Vec<Ident> = decl_names
+            .iter()
+            .map(|n| Ident::new(&n.to_string(), Span::mixed_site()))
+            .collect();
         let arg_decl_types: Vec<&Type> = m.args.iter().map(|(_, _, t)| t).collect();
         let arg_abi: Vec<Tokens> = m
             .args
@@ -510,12 +520,12 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
                 const #has_const: bool = false;
                 #(#docs)*
                 #[allow(unused_variables)]
-                fn #name(#recv, #(#arg_names: #arg_decl_types),*) #ret_tokens #default
+                fn #name(#recv, #(#decl_names: #arg_decl_types),*) #ret_tokens #default
             });
         } else {
             plugin_items.push(quote! {
                 #(#docs)*
-                fn #name(#recv, #(#arg_names: #arg_decl_types),*) #ret_tokens;
+                fn #name(#recv, #(#decl_names: #arg_decl_types),*) #ret_tokens;
             });
         }
 
@@ -620,7 +630,7 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
         host_decls.push(quote! {
             #(#docs)*
             #absence_doc
-            fn #name(#recv, #(#arg_names: #host_args),*) -> #host_sig_ret;
+            fn #name(#recv, #(#decl_names: #host_args),*) -> #host_sig_ret;
         });
         let read_slot = if m.may_be_absent() {
             let get = if m.optional { quote!(?) } else { quote!() };

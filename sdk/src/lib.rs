@@ -312,10 +312,13 @@ macro_rules! export_module {
             use $crate::__private as __p;
             use $crate::abi as __abi;
 
-            static CAPABILITIES: &[__abi::CapabilityDescriptor] =
+            // Items are not hygienic in `macro_rules!`: these names are prefixed so that the
+            // caller's expressions (a hook `fn init`, a `const PLUGIN_ID`) never resolve to
+            // them.
+            static __PLUGIN_RUNTIME_CAPABILITIES: &[__abi::CapabilityDescriptor] =
                 &[$($crate::capability::<$cap>()),*];
-            static PLUGIN_ID: __p::Static<__abi::StrRef> = __p::Static(__abi::StrRef::new($id));
-            static MODULE: __p::Static<__p::ModuleDescriptor> = __p::Static(__p::ModuleDescriptor {
+            static __PLUGIN_RUNTIME_PLUGIN_ID: __p::Static<__abi::StrRef> = __p::Static(__abi::StrRef::new($id));
+            static __PLUGIN_RUNTIME_MODULE: __p::Static<__p::ModuleDescriptor> = __p::Static(__p::ModuleDescriptor {
                 header: __p::ModuleHeader {
                     magic: __p::MODULE_MAGIC,
                     abi_major: __p::ABI_VERSION_MAJOR,
@@ -326,23 +329,23 @@ macro_rules! export_module {
                 plugin_id: __abi::StrRef::new($id),
                 plugin_version: __abi::StrRef::new($version),
                 display_name: __abi::StrRef::new($name),
-                capabilities: CAPABILITIES.as_ptr(),
-                capability_count: CAPABILITIES.len(),
-                init: Some(init),
-                deinit: Some(deinit),
+                capabilities: __PLUGIN_RUNTIME_CAPABILITIES.as_ptr(),
+                capability_count: __PLUGIN_RUNTIME_CAPABILITIES.len(),
+                init: Some(__plugin_runtime_init),
+                deinit: Some(__plugin_runtime_deinit),
             });
 
-            unsafe extern "C" fn init(
+            unsafe extern "C" fn __plugin_runtime_init(
                 context: *const __abi::HostContext,
                 error: *mut __abi::ErrorBuf,
             ) -> __abi::Status {
                 let hook: ::core::option::Option<__p::Hook> = None $(.or(Some($init)))?;
                 // SAFETY: the host passes a context valid until `deinit` and a valid or
                 // null error buffer, as the ABI requires.
-                unsafe { __p::init(context, error, &PLUGIN_ID.0, hook) }
+                unsafe { __p::init(context, error, &__PLUGIN_RUNTIME_PLUGIN_ID.0, hook) }
             }
 
-            unsafe extern "C" fn deinit(error: *mut __abi::ErrorBuf) -> __abi::Status {
+            unsafe extern "C" fn __plugin_runtime_deinit(error: *mut __abi::ErrorBuf) -> __abi::Status {
                 let hook: ::core::option::Option<__p::Hook> = None $(.or(Some($deinit)))?;
                 // SAFETY: the host passes a valid or null error buffer.
                 unsafe { __p::deinit(error, hook) }
@@ -351,7 +354,7 @@ macro_rules! export_module {
             /// The module's entry symbol.
             #[unsafe(no_mangle)]
             pub extern "C" fn plugin_runtime_module_v2() -> *const __p::ModuleDescriptor {
-                &MODULE.0
+                &__PLUGIN_RUNTIME_MODULE.0
             }
 
             // The symbol's name above spells the ABI major this SDK was built for.

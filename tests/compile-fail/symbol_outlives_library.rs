@@ -1,0 +1,19 @@
+// Hole: a raw symbol outliving its library. `raw_symbol` returns a `Symbol` that borrows
+// the `LoadedLibrary`, so the library cannot be closed while the symbol is still used.
+// (The `unsafe` is the call's own contract on the symbol's type; the point is the
+// lifetime.)
+
+use fixture_api::AccumulateFn;
+use plugin_runtime::loader::LibraryLoader;
+
+fn main() {}
+
+fn after_close(loader: &mut LibraryLoader) -> u64 {
+    let library = loader.load("libfixture.so".as_ref(), None).unwrap();
+    // SAFETY: the echo fixtures export `accumulate` with this type.
+    let accumulate = unsafe { library.raw_symbol::<AccumulateFn>("echo_accumulate") }.unwrap();
+    loader.close(library);
+    let handle = plugin_runtime::abi::InstanceHandle(std::ptr::null_mut());
+    // SAFETY: none: this must not compile.
+    unsafe { (*accumulate)(handle, 1) }
+}
