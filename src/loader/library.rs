@@ -372,7 +372,10 @@ impl LoadedLibrary {
     ///
     /// # Safety
     ///
-    /// `F` must be the exact type of the exported symbol.
+    /// `F` must be the exact type of the exported symbol. The borrow covers the
+    /// [`Symbol`], not a value copied out of it: a function pointer or address copied out
+    /// must not be used after this library is closed (the type system cannot follow a
+    /// copy, which is why this function is `unsafe`).
     pub unsafe fn raw_symbol<F: Copy>(&self, name: &str) -> Option<Symbol<'_, F>> {
         let library = self.library.as_ref()?;
         // SAFETY: the caller promises `F` is the symbol's type.
