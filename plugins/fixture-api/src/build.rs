@@ -59,7 +59,11 @@ impl Fixtures {
 /// Builds every fixture (once per process) and returns where they are.
 ///
 /// The profile follows the caller's: release when the caller is an optimised build (a
-/// benchmark), debug otherwise.
+/// benchmark), debug otherwise. The build inherits the caller's environment, so flags
+/// such as `RUSTFLAGS=-Zsanitizer=address` reach the fixtures too; when
+/// `PLUGIN_RUNTIME_FIXTURE_TARGET` names a target triple, the fixtures are built with
+/// `--target` it (as sanitizer builds need, so that proc-macros are not instrumented),
+/// into a directory of their own.
 ///
 /// # Panics
 ///
@@ -71,10 +75,14 @@ pub fn fixtures() -> &'static Fixtures {
 
 fn build(release: bool) -> Fixtures {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let triple = std::env::var("PLUGIN_RUNTIME_FIXTURE_TARGET").ok();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))
-        .join("fixtures");
+        .join(match &triple {
+            Some(_) => "fixtures-cross",
+            None => "fixtures",
+        });
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -86,6 +94,9 @@ fn build(release: bool) -> Fixtures {
     if release {
         command.arg("--release");
     }
+    if let Some(triple) = &triple {
+        command.args(["--target", triple]);
+    }
     for package in FIXTURES {
         command.args(["-p", package]);
     }
@@ -96,7 +107,11 @@ fn build(release: bool) -> Fixtures {
         status.success(),
         "building the fixture plugins failed: {status}"
     );
-    let dir = target.join(if release { "release" } else { "debug" });
+    let dir = match &triple {
+        Some(triple) => target.join(triple),
+        None => target,
+    }
+    .join(if release { "release" } else { "debug" });
     Fixtures {
         dir: dir.canonicalize().unwrap_or(dir),
     }
