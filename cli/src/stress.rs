@@ -90,7 +90,8 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let scratch = std::env::temp_dir().join(format!("plugin-runtime-stress-{}", std::process::id()));
+    let scratch =
+        std::env::temp_dir().join(format!("plugin-runtime-stress-{}", std::process::id()));
     let report = match stress(args, builds, &scratch) {
         Ok(report) => report,
         Err(e) => {
@@ -191,6 +192,9 @@ struct Report {
     idle_calls_p999_ns: u64,
     storm_calls_p50_ns: u64,
     storm_calls_p999_ns: u64,
+    storm_create_p50_ns: u64,
+    storm_create_p999_ns: u64,
+    storm_create_max_ns: u64,
 }
 
 /// Where the owners are; read once per block.
@@ -401,7 +405,10 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
     let converge = end.converge(last_release.unwrap_or_else(Instant::now));
     let draining_at_end = end.last.draining;
     let shutdown_stalled = end.shutdown(&mut failures);
-    let after = end.snapshot().map(|s| DrainCounts::of(&s)).unwrap_or_default();
+    let after = end
+        .snapshot()
+        .map(|s| DrainCounts::of(&s))
+        .unwrap_or_default();
     let mapped_left = mapped_code(&shadow_root).len() as u64;
     let shadow_files_left = count_files(&shadow_root);
     if runtime.is_poisoned() {
@@ -569,6 +576,7 @@ impl Report {
         let mut storm_blocks = Histogram::new();
         let mut idle_calls = Histogram::new();
         let mut storm_calls = Histogram::new();
+        let mut storm_creates = Histogram::new();
         let sum = |f: fn(&OwnerReport) -> u64| owners.iter().map(f).sum::<u64>();
         let mut wrong_generation_calls = sum(|o| o.wrong_generation_calls);
         let mut unattributed = 0;
@@ -577,6 +585,7 @@ impl Report {
             storm_blocks.merge(&owner.storm_blocks);
             idle_calls.merge(&owner.idle_calls);
             storm_calls.merge(&owner.storm_calls);
+            storm_creates.merge(&owner.storm_creates);
             for (generation, seen) in &owner.unverified {
                 match builds.get(generation) {
                     Some(build) if build == seen => {}
@@ -655,7 +664,10 @@ impl Report {
         );
         check(
             end.draining_at_end > 0,
-            format!("{} generations still draining at the end", end.draining_at_end),
+            format!(
+                "{} generations still draining at the end",
+                end.draining_at_end
+            ),
         );
         check(
             end.shadow_files_left > end.reported_pinned_by_loader,
@@ -730,6 +742,9 @@ impl Report {
             idle_calls_p999_ns: idle_calls.quantile(0.999),
             storm_calls_p50_ns: storm_calls.quantile(0.5),
             storm_calls_p999_ns: storm_calls.quantile(0.999),
+            storm_create_p50_ns: storm_creates.quantile(0.5),
+            storm_create_p999_ns: storm_creates.quantile(0.999),
+            storm_create_max_ns: storm_creates.max(),
         }
     }
 
@@ -819,6 +834,11 @@ impl Report {
             self.idle_calls_p999_ns,
             self.storm_calls_p50_ns,
             self.storm_calls_p999_ns
+        )?;
+        writeln!(
+            out,
+            "create       storm p50 {} ns  p99.9 {} ns  max {} ns",
+            self.storm_create_p50_ns, self.storm_create_p999_ns, self.storm_create_max_ns
         )
     }
 }

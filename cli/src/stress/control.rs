@@ -127,7 +127,12 @@ impl<'a> Control<'a> {
             )
         })?;
         match control.command(load(&install.installed)) {
-            Some(Outcome::Loaded { .. }) => Ok(control),
+            Some(Outcome::Loaded { .. }) => {
+                // The first load sets the stage; only the storm's loads count as reloads.
+                control.report.reloads -= 1;
+                shared.reloads.fetch_sub(1, Ordering::Relaxed);
+                Ok(control)
+            }
             other => Err(format!(
                 "the first load of {} did not succeed: {other:?}",
                 install.installed.display()

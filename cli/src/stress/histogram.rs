@@ -103,7 +103,9 @@ fn upper_bound(bucket: usize) -> u64 {
     let shift = bucket / SUB - 1;
     let mantissa = bucket % SUB + SUB;
     // The last bucket ends at u64::MAX, which the shift would overflow past.
-    ((mantissa + 1) << shift).wrapping_sub(1).max(mantissa << shift)
+    ((mantissa + 1) << shift)
+        .wrapping_sub(1)
+        .max(mantissa << shift)
 }
 
 #[cfg(test)]
@@ -136,7 +138,10 @@ mod tests {
                 "{v}: upper bound {upper} too far"
             );
             if bucket > 0 {
-                assert!(upper_bound(bucket - 1) < v, "{v} belongs to an earlier bucket");
+                assert!(
+                    upper_bound(bucket - 1) < v,
+                    "{v} belongs to an earlier bucket"
+                );
             }
         }
     }
@@ -182,6 +187,9 @@ mod tests {
     #[test]
     fn an_empty_histogram_reports_zero() {
         let h = Histogram::new();
-        assert_eq!((h.count(), h.quantile(0.5), h.quantile(0.999), h.max()), (0, 0, 0, 0));
+        assert_eq!(
+            (h.count(), h.quantile(0.5), h.quantile(0.999), h.max()),
+            (0, 0, 0, 0)
+        );
     }
 }

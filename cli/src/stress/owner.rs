@@ -32,6 +32,9 @@ pub(super) struct OwnerReport {
     pub(super) idle_calls: Histogram,
     /// The calls alone of each storm block.
     pub(super) storm_calls: Histogram,
+    /// Each `Owner::create` that succeeded, during the storm (two round trips to the
+    /// actor and the plugin's `create`).
+    pub(super) storm_creates: Histogram,
     /// Calls into instances.
     pub(super) calls: u64,
     /// Blocks with no instance to call (every create had failed).
@@ -79,6 +82,7 @@ pub(super) fn run(
             storm_blocks: Histogram::new(),
             idle_calls: Histogram::new(),
             storm_calls: Histogram::new(),
+            storm_creates: Histogram::new(),
             calls: 0,
             empty_blocks: 0,
             wrong_generation_calls: 0,
@@ -109,7 +113,10 @@ pub(super) fn run(
         if called {
             let (whole, calls) = match phase {
                 Phase::Idle => (&mut state.report.idle_blocks, &mut state.report.idle_calls),
-                _ => (&mut state.report.storm_blocks, &mut state.report.storm_calls),
+                _ => (
+                    &mut state.report.storm_blocks,
+                    &mut state.report.storm_calls,
+                ),
             };
             whole.record(nanos(end - start));
             calls.record(nanos(calls_done - start));
@@ -117,7 +124,7 @@ pub(super) fn run(
             state.report.empty_blocks += 1;
         }
         blocks += 1;
-        if blocks % PROGRESS_EVERY == 0 {
+        if blocks.is_multiple_of(PROGRESS_EVERY) {
             shared.blocks.fetch_add(PROGRESS_EVERY, Ordering::Relaxed);
         }
         if let Some(rest) = (start + period).checked_duration_since(Instant::now()) {
@@ -248,8 +255,12 @@ impl OwnerState<'_> {
             if slot.is_some() {
                 continue;
             }
+            let start = Instant::now();
             match self.owner.create::<ProbeInterface>(ECHO_ID, ECHO_TYPE, b"") {
                 Ok(instance) => {
+                    if self.shared.phase() == Phase::Storm {
+                        self.report.storm_creates.record(nanos(start.elapsed()));
+                    }
                     self.report.creates += 1;
                     self.report.calls += 1;
                     let seen = instance.tag();
@@ -297,7 +308,7 @@ fn check_first_answer(report: &mut OwnerReport, held: &Held) {
         report.wrong_generation_calls += 1;
         if report.first_wrong.is_none() {
             report.first_wrong = Some(format!(
-                    "a new instance of generation {:?} answered tag {}, but build {expected} was installed when that generation was loaded",
+                "a new instance of generation {:?} answered tag {}, but build {expected} was installed when that generation was loaded",
                 held.instance.generation(),
                 held.seen,
             ));
@@ -312,7 +323,8 @@ impl OwnerReport {
         if let Some(held) = held
             && held.expected.is_none()
         {
-            self.unverified.push((held.instance.generation(), held.seen));
+            self.unverified
+                .push((held.instance.generation(), held.seen));
         }
     }
 }
