@@ -25,6 +25,7 @@ pub mod probe;
 mod shadow;
 pub mod simulated;
 mod step;
+mod thread_keys;
 mod validate;
 
 #[cfg(not(target_os = "linux"))]
@@ -37,6 +38,7 @@ pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
 pub(crate) use library::call_with_error;
 pub use library::{LibraryLoader, LoadedLibrary, LoaderConfig, ResolvedCapability, Symbol};
 pub use step::Step;
+pub use thread_keys::{ThreadKeyUsage, thread_key_usage};
 
 use std::path::Path;
 
