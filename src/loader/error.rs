@@ -90,7 +90,11 @@ pub enum LoadError {
     /// The loader deletes a library's keys when it closes it, so this means keys are
     /// held elsewhere: by the host, by libraries still loaded, by keys whose destructor
     /// is outside any library, or, when glibc's key table cannot be read, by libraries
-    /// kept loaded for that reason (see the loader's documentation on thread keys).
+    /// kept loaded for that reason (see [`CloseOutcome::KeptLoaded`] and
+    /// [`thread_key_usage`]).
+    ///
+    /// [`CloseOutcome::KeptLoaded`]: crate::loader::CloseOutcome::KeptLoaded
+    /// [`thread_key_usage`]: crate::loader::thread_key_usage
     #[error(
         "thread keys: {in_use} of {limit} {} in use; loading another library could exhaust them",
         if *counted { "keys are" } else { "are assumed (libraries kept for their keys)" }

@@ -5,7 +5,9 @@
 //! one path are two independent libraries and replacing the installed file (by rename)
 //! never touches code that is running. It validates the module descriptor completely
 //! before anything of the library is published, runs the module's `init`, and on close
-//! runs `deinit`, closes the library and asks the OS whether it is really gone.
+//! runs `deinit`, deletes the thread keys the library left on the process's threads
+//! (see [`thread_key_usage`]; glibc's `dlclose` ignores them), closes the library and
+//! asks the OS whether it is really gone.
 //!
 //! [`LibraryLoader::describe`] reads a library's descriptor without running its `init`.
 //! A library whose own code crashes (ELF constructors, entry symbol, `init`, `deinit`)

@@ -42,9 +42,12 @@ pub struct ThreadKeyUsage {
     pub limit: usize,
 }
 
-/// How many of the process's thread keys are in use, read from glibc's key table, or
-/// `None` if that table cannot be found or its layout cannot be verified (see the
-/// [loader's documentation](super) on thread keys).
+/// How many of the process's thread keys are in use, read from glibc's key table.
+///
+/// The loader deletes a library's keys when it closes it, so in a host that only loads
+/// and closes plugins this stays flat. `None` if glibc's table cannot be found or its
+/// layout is not the one glibc describes for debuggers; the loader then keeps every
+/// library it closes loaded ([`CloseOutcome::KeptLoaded`](super::CloseOutcome::KeptLoaded)).
 pub fn thread_key_usage() -> Option<ThreadKeyUsage> {
     KeyTable::glibc().ok().map(KeyTable::usage)
 }
