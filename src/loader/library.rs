@@ -246,9 +246,9 @@ impl LibraryLoader {
                 Err(e)
             }
             Err(e) => {
-                // Refused before any of its code ran (only its constructors and its
-                // entry function, which set no thread keys in a plugin built with the
-                // SDK: their keys would be left, not called, after this close).
+                // Refused before `init`: only its ELF constructors and entry function
+                // ran. The SDK's set no thread keys; a key one of them did set would
+                // not be deleted here (the library is closed without the key check).
                 if let Err(close) = library.close() {
                     tracing::warn!(path = %path.display(), error = %close, "closing a refused library failed");
                 }
