@@ -83,6 +83,31 @@ pub enum LoadError {
         /// The message the plugin wrote.
         message: String,
     },
+    /// Loading another library could leave the process without thread keys
+    /// (`PTHREAD_KEYS_MAX`, 1,024 on glibc), and the standard library aborts the process
+    /// when it cannot create one. Refused before anything was copied or opened.
+    ///
+    /// The loader deletes a library's keys when it closes it, so this means keys are
+    /// held elsewhere: by the host, by libraries still loaded, by keys whose destructor
+    /// is outside any library, or, when glibc's key table cannot be read, by libraries
+    /// kept loaded for that reason (see [`CloseOutcome::KeptLoaded`] and
+    /// [`thread_key_usage`]).
+    ///
+    /// [`CloseOutcome::KeptLoaded`]: crate::loader::CloseOutcome::KeptLoaded
+    /// [`thread_key_usage`]: crate::loader::thread_key_usage
+    #[error(
+        "thread keys: {in_use} of {limit} {} in use; loading another library could exhaust them",
+        if *counted { "keys are" } else { "are assumed (libraries kept for their keys)" }
+    )]
+    ThreadKeys {
+        /// Keys in use, or, if `counted` is false, libraries kept loaded because their
+        /// keys could not be checked.
+        in_use: usize,
+        /// How many keys a process can have.
+        limit: usize,
+        /// Whether `in_use` was counted in glibc's key table.
+        counted: bool,
+    },
     /// The shadow directory could not be set up.
     #[error("shadow directory {path}: {source}")]
     ShadowDirectory {
@@ -96,7 +121,7 @@ pub enum LoadError {
 
 impl LoadError {
     /// The name of the step that failed: `copy`, `elf check`, `open`, `entry symbol`,
-    /// `version`, `magic`, `descriptor`, `init` or `shadow directory`.
+    /// `version`, `magic`, `descriptor`, `init`, `thread keys` or `shadow directory`.
     pub fn step(&self) -> &'static str {
         match self {
             Self::Copy { .. } => "copy",
@@ -107,6 +132,7 @@ impl LoadError {
             Self::Magic { .. } => "magic",
             Self::Descriptor(_) | Self::PluginIdMismatch { .. } => "descriptor",
             Self::Init { .. } => "init",
+            Self::ThreadKeys { .. } => "thread keys",
             Self::ShadowDirectory { .. } => "shadow directory",
         }
     }

@@ -52,11 +52,18 @@ pub struct CapabilityInfo {
 }
 
 /// What closing a library did, as the OS reports it.
+///
+/// Before `dlclose`, the loader deletes the pthread keys whose destructors lie in the
+/// library (a Rust plugin's standard library leaves one on every thread where it ran
+/// `thread::current()`), because glibc unmaps a library regardless of them and a thread
+/// that exits later would call into unmapped code. If it cannot check them, it does not
+/// close the library ([`KeptLoaded`](Self::KeptLoaded)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseOutcome {
-    /// `deinit` ran, the library was closed and none of its code is mapped any more: no
-    /// executable mapping of its file is left in the process.
+    /// `deinit` ran, the library's thread keys were deleted, the library was closed and
+    /// none of its code is mapped any more: no executable mapping of its file is left in
+    /// the process, and no thread key or registered destructor can call into it.
     ///
     /// A read-only view of the file may outlive the close without any code: a plugin
     /// that panicked with `RUST_BACKTRACE` set has its standard library map its own file
@@ -66,11 +73,13 @@ pub enum CloseOutcome {
     /// example because the plugin registered a thread-local destructor on a thread that
     /// is still alive. The code stays valid; it leaves when the OS lets it go.
     StillMapped,
-    /// `deinit` failed or panicked, so the plugin's threads may still run its code: the
-    /// library was deliberately left open and will stay loaded for the life of the
-    /// process.
+    /// The library was deliberately left open and will stay loaded for the life of the
+    /// process, because closing it could unmap code that may still run: `deinit` failed
+    /// or panicked (the plugin's threads may still run its code), or glibc's thread-key
+    /// table could not be read, so keys with destructors in the library may still be set
+    /// on host threads.
     KeptLoaded {
-        /// What `deinit` reported.
+        /// Why: what `deinit` reported, or why the thread keys could not be checked.
         reason: String,
     },
 }

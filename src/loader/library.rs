@@ -12,6 +12,7 @@ use super::info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
 use super::maps::{Mappings, mappings};
 use super::shadow::ShadowDir;
 use super::step::Step;
+use super::thread_keys::{self, KeyTable};
 use super::validate::{RawCapability, validate};
 use crate::abi::{
     ABI_VERSION_MAJOR, ABI_VERSION_MINOR, BytesRef, Capability, DeinitFn, ENTRY_SYMBOL,
@@ -74,7 +75,23 @@ impl LoaderConfig {
 #[derive(Debug)]
 pub struct LibraryLoader {
     shadow: ShadowDir,
+    /// Deletes the thread keys a library left (see [`thread_keys`]); replaced in tests to
+    /// walk the path where glibc's key table cannot be read.
+    release_keys: ReleaseKeys,
 }
+
+/// How [`LibraryLoader`] deletes the thread keys of the library containing an address.
+type ReleaseKeys = fn(*const std::ffi::c_void) -> Result<usize, &'static str>;
+
+/// Thread keys kept free for the host and for the library being loaded: a load is
+/// refused with [`LoadError::ThreadKeys`] when fewer are left. A Rust plugin's standard
+/// library takes one key of its own.
+const RESERVED_THREAD_KEYS: usize = 16;
+
+/// Libraries this process kept loaded because their thread keys could not be checked.
+/// Each may hold keys for good, so with glibc's table unreadable this count stands in
+/// for the keys in use.
+static KEPT_FOR_KEYS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl LibraryLoader {
     /// Makes the loader's shadow directory, first removing those that dead processes
@@ -87,7 +104,10 @@ impl LibraryLoader {
         let root = config.shadow_root.unwrap_or_else(ShadowDir::default_root);
         let shadow = ShadowDir::create(&root)
             .map_err(|source| LoadError::ShadowDirectory { path: root, source })?;
-        Ok(Self { shadow })
+        Ok(Self {
+            shadow,
+            release_keys: thread_keys::release_keys_of,
+        })
     }
 
     /// This loader's private shadow directory.
@@ -173,6 +193,7 @@ impl LibraryLoader {
         run_init: bool,
         progress: &mut dyn FnMut(Step),
     ) -> Result<LoadedLibrary, LoadError> {
+        room_for_thread_keys()?;
         progress(Step::Copy);
         let shadow_path = self
             .shadow
@@ -210,6 +231,7 @@ impl LibraryLoader {
                 info: started.info,
                 capabilities: started.capabilities,
                 deinit: started.deinit,
+                code_address: started.code_address,
                 shadow_path,
                 installed_path: path.to_owned(),
             }),
@@ -224,7 +246,9 @@ impl LibraryLoader {
                 Err(e)
             }
             Err(e) => {
-                // Refused before any of its code ran (only its descriptor was read).
+                // Refused before `init`: only its ELF constructors and entry function
+                // ran. The SDK's set no thread keys; a key one of them did set would
+                // not be deleted here (the library is closed without the key check).
                 if let Err(close) = library.close() {
                     tracing::warn!(path = %path.display(), error = %close, "closing a refused library failed");
                 }
@@ -234,12 +258,15 @@ impl LibraryLoader {
         }
     }
 
-    /// Runs the module's `deinit`, closes the library, checks whether the OS unmapped
-    /// it, and removes the shadow copy.
+    /// Runs the module's `deinit`, deletes the thread keys whose destructors lie in the
+    /// library, closes the library, checks whether the OS unmapped it, and removes the
+    /// shadow copy.
     ///
     /// If `deinit` fails or panics, the plugin's own threads may still run its code, so
     /// the library is not closed at all: it stays loaded for the life of the process and
-    /// the report says [`CloseOutcome::KeptLoaded`].
+    /// the report says [`CloseOutcome::KeptLoaded`]. The same happens if glibc's
+    /// thread-key table cannot be read: a key destructor of the library may be set on a
+    /// live thread, which would call it at exit.
     pub fn close(&mut self, library: LoadedLibrary) -> CloseReport {
         self.close_observed(library, &mut |_| {})
     }
@@ -250,7 +277,7 @@ impl LibraryLoader {
         mut library: LoadedLibrary,
         progress: &mut dyn FnMut(Step),
     ) -> CloseReport {
-        let outcome = library.close_inner(progress);
+        let outcome = library.close_inner(progress, self.release_keys);
         let shadow_removed = std::fs::remove_file(&library.shadow_path).is_ok();
         CloseReport {
             plugin_id: library.info.plugin_id.clone(),
@@ -292,6 +319,9 @@ pub struct LoadedLibrary {
     info: ModuleInfo,
     capabilities: Vec<RawCapability>,
     deinit: Option<DeinitFn>,
+    /// The entry function's address: some address inside the library, by which the
+    /// thread keys whose destructors lie in it are found at close.
+    code_address: usize,
     shadow_path: PathBuf,
     installed_path: PathBuf,
 }
@@ -386,7 +416,11 @@ impl LoadedLibrary {
         })
     }
 
-    fn close_inner(&mut self, progress: &mut dyn FnMut(Step)) -> CloseOutcome {
+    fn close_inner(
+        &mut self,
+        progress: &mut dyn FnMut(Step),
+        release_keys: ReleaseKeys,
+    ) -> CloseOutcome {
         let Some(library) = self.library.take() else {
             return CloseOutcome::KeptLoaded {
                 reason: "the library was already given up".into(),
@@ -408,6 +442,26 @@ impl LoadedLibrary {
             }
         }
         progress(Step::Close);
+        // glibc's `dlclose` ignores pthread keys: a key destructor of this library still
+        // set on a live thread would run in unmapped code when that thread exits. So the
+        // keys go first, or the library stays.
+        match release_keys(self.code_address as *const std::ffi::c_void) {
+            Ok(0) => {}
+            Ok(deleted) => {
+                tracing::debug!(plugin_id = %self.info.plugin_id, deleted, "deleted the library's thread keys");
+            }
+            Err(why) => {
+                let reason = format!(
+                    "cannot check the thread keys this library may have set on host threads ({why}); \
+                     kept loaded so that no thread calls a destructor in unmapped code"
+                );
+                tracing::error!(plugin_id = %self.info.plugin_id, %reason, "keeping the library loaded");
+                KEPT_FOR_KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // Deliberately leaked: a thread may call one of its key destructors.
+                std::mem::forget(library);
+                return CloseOutcome::KeptLoaded { reason };
+            }
+        }
         if let Err(e) = library.close() {
             tracing::warn!(plugin_id = %self.info.plugin_id, error = %e, "dlclose reported an error");
         }
@@ -613,6 +667,7 @@ struct Started {
     info: ModuleInfo,
     capabilities: Vec<RawCapability>,
     deinit: Option<DeinitFn>,
+    code_address: usize,
 }
 
 /// Finds the entry symbol, validates the descriptor and runs `init` if `run_init`.
@@ -644,6 +699,7 @@ fn start(
             info: module.info,
             capabilities: module.capabilities,
             deinit: None,
+            code_address: entry as usize,
         });
     }
     if let Some(init) = module.init {
@@ -662,6 +718,7 @@ fn start(
         info: module.info,
         capabilities: module.capabilities,
         deinit: module.deinit,
+        code_address: entry as usize,
     })
 }
 
@@ -681,6 +738,31 @@ fn missing_entry(library: &UnixLibrary, path: &Path) -> LoadError {
         path: path.to_owned(),
         symbol: ENTRY_SYMBOL,
     }
+}
+
+/// Refuses a load that could leave the process without thread keys (see
+/// [`LoadError::ThreadKeys`]).
+fn room_for_thread_keys() -> Result<(), LoadError> {
+    let (in_use, limit, counted) = match KeyTable::glibc() {
+        Ok(table) => {
+            let usage = table.usage();
+            (usage.in_use, usage.limit, true)
+        }
+        Err(_) => {
+            // SAFETY: `sysconf` has no preconditions.
+            let limit = unsafe { libc::sysconf(libc::_SC_THREAD_KEYS_MAX) };
+            let kept = KEPT_FOR_KEYS.load(std::sync::atomic::Ordering::Relaxed);
+            (kept, usize::try_from(limit).unwrap_or(1024), false)
+        }
+    };
+    if in_use + RESERVED_THREAD_KEYS > limit {
+        return Err(LoadError::ThreadKeys {
+            in_use,
+            limit,
+            counted,
+        });
+    }
+    Ok(())
 }
 
 fn remove_copy(path: &Path) {
@@ -706,4 +788,51 @@ unsafe extern "C" fn host_log(level: u32, plugin_id: StrRef, message: StrRef) {
             LogLevel::Error => tracing::error!(target: "plugin", plugin_id = %id, "{message}"),
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As if glibc's key table could not be found or verified.
+    fn unreadable(_: *const std::ffi::c_void) -> Result<usize, &'static str> {
+        Err("no `__pthread_keys` in this process")
+    }
+
+    #[test]
+    fn without_a_readable_key_table_the_library_is_kept_loaded_and_says_why() {
+        let root = std::env::temp_dir().join(format!(
+            "plugin-runtime-unit-unreadable-keys-{}",
+            std::process::id()
+        ));
+        let mut loader =
+            LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
+        loader.release_keys = unreadable;
+        let path = fixture_api::build::fixtures().path("fixture-thread-current");
+        let library = loader.load(&path, None).unwrap();
+        let shadow = library.shadow_path().to_owned();
+        // SAFETY: the fixture exports `fixture_thread_current_touch` with this type.
+        let touch: extern "C" fn() -> u64 =
+            *unsafe { library.raw_symbol("fixture_thread_current_touch") }.unwrap();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (touched_tx, touched_rx) = std::sync::mpsc::channel();
+        let host = std::thread::spawn(move || {
+            touched_tx.send(touch()).unwrap();
+            let _ = release_rx.recv();
+        });
+        assert!(touched_rx.recv().unwrap() > 0);
+
+        let report = loader.close(library);
+        let CloseOutcome::KeptLoaded { reason } = &report.outcome else {
+            panic!("{:?}", report.outcome);
+        };
+        assert!(reason.contains("__pthread_keys"), "{reason}");
+        assert!(reason.contains("thread keys"), "{reason}");
+        assert!(mappings(&shadow).unwrap().code, "kept loaded, but unmapped");
+        // The key destructor still has its code to run in when the thread ends.
+        release_tx.send(()).unwrap();
+        host.join().unwrap();
+        assert!(mappings(&shadow).unwrap().code);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

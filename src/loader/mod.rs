@@ -5,7 +5,9 @@
 //! one path are two independent libraries and replacing the installed file (by rename)
 //! never touches code that is running. It validates the module descriptor completely
 //! before anything of the library is published, runs the module's `init`, and on close
-//! runs `deinit`, closes the library and asks the OS whether it is really gone.
+//! runs `deinit`, deletes the thread keys the library left on the process's threads
+//! (see [`thread_key_usage`]; glibc's `dlclose` ignores them), closes the library and
+//! asks the OS whether it is really gone.
 //!
 //! [`LibraryLoader::describe`] reads a library's descriptor without running its `init`.
 //! A library whose own code crashes (ELF constructors, entry symbol, `init`, `deinit`)
@@ -25,6 +27,7 @@ pub mod probe;
 mod shadow;
 pub mod simulated;
 mod step;
+mod thread_keys;
 mod validate;
 
 #[cfg(not(target_os = "linux"))]
@@ -37,6 +40,7 @@ pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
 pub(crate) use library::call_with_error;
 pub use library::{LibraryLoader, LoadedLibrary, LoaderConfig, ResolvedCapability, Symbol};
 pub use step::Step;
+pub use thread_keys::{ThreadKeyUsage, thread_key_usage};
 
 use std::path::Path;
 

@@ -26,6 +26,7 @@ pub const FIXTURES: &[&str] = &[
     "fixture-gauge-new",
     "example-gain",
     "fixture-crash-entry",
+    "fixture-thread-current",
 ];
 
 /// The built fixtures.
