@@ -51,7 +51,12 @@ fn roots_with_escaped_characters_are_checked_truly() {
     let _ = fs::remove_dir_all(&base);
     // A newline (which the kernel writes as `\012`), a literal `\012`, a space, a tab and
     // a backslash (which it writes as they are).
-    for odd in ["new\nline", "back\\012slash", "space tab\t\\ end", "a\nb\\012c"] {
+    for odd in [
+        "new\nline",
+        "back\\012slash",
+        "space tab\t\\ end",
+        "a\nb\\012c",
+    ] {
         load_and_close_under(&base.join(odd));
     }
     fs::remove_dir_all(&base).unwrap();
