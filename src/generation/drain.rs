@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::deadline::deadline_after;
 use super::effect::{Effect, Event, Notice, StalledGeneration};
 use super::keys::GenerationKey;
 use super::lifecycle::{CoreConfig, Lifecycle};
@@ -11,7 +12,7 @@ use crate::owner::OwnerKey;
 
 impl Active {
     /// Stops serving: the generation drains from `now`, first reported stalled at
-    /// `now + drain_timeout`.
+    /// `now + drain_timeout` (never, in practice, if that is past what the clock holds).
     pub(crate) fn drain(
         self,
         now: Instant,
@@ -23,7 +24,7 @@ impl Active {
             since: now,
             reason,
             successor,
-            deadline: now + config.drain_timeout,
+            deadline: deadline_after(now, config.drain_timeout),
             stalls: 0,
         }
     }
@@ -33,7 +34,7 @@ impl Draining {
     /// Records one stalled-drain report made at `now` and schedules the next one.
     pub(crate) fn stalled(&mut self, now: Instant, config: &CoreConfig) {
         self.stalls += 1;
-        self.deadline = now + stall_interval(config, self.stalls);
+        self.deadline = deadline_after(now, stall_interval(config, self.stalls));
     }
 }
 

@@ -26,10 +26,12 @@ const MIN_DRAIN_TIMEOUT: Duration = Duration::from_millis(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreConfig {
     /// How long a generation may drain before the first stalled-drain report. At least
-    /// one millisecond is used, so stalled reports can never spin.
+    /// one millisecond is used, so stalled reports can never spin; a timeout too long
+    /// for the clock (up to [`Duration::MAX`]) means no report, in practice.
     pub drain_timeout: Duration,
     /// The longest wait between two stalled-drain reports of one generation; the wait
-    /// doubles after each report up to this. Never less than the drain timeout.
+    /// doubles after each report up to this. Never less than the drain timeout; any
+    /// value up to [`Duration::MAX`] is accepted.
     pub max_stall_interval: Duration,
 }
 

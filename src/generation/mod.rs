@@ -28,6 +28,7 @@
 
 mod arena;
 mod collect;
+pub(crate) mod deadline;
 mod drain;
 mod effect;
 mod error;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::probe::ProbeError;
 use crate::abi::Status;
 
 /// Why a library could not be loaded. Each variant names the step that failed; nothing
@@ -19,6 +20,21 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// The installed file changed while it was copied into the shadow directory, on
+    /// every attempt: it is being rewritten in place, and a copy of it could be torn
+    /// (one build's headers, another's body). Installers must write a new file and
+    /// rename it over the old one.
+    #[error(
+        "copy: {path} changed while it was copied ({change}), on each of {attempts} attempts; install libraries by renaming a complete file into place"
+    )]
+    SourceChanged {
+        /// The installed path.
+        path: PathBuf,
+        /// What the last attempt saw change.
+        change: SourceChange,
+        /// How many copies were taken.
+        attempts: u32,
+    },
     /// The loader's own check of the ELF headers refused the shadow copy before the OS
     /// loader saw it: not an ELF shared object for this machine, or truncated (a segment
     /// past the end of the file would fault on first touch instead of failing the load).
@@ -29,6 +45,20 @@ pub enum LoadError {
         /// What is wrong with the headers.
         message: String,
     },
+    /// The preflight (see [`LoaderConfig::preflight`](super::LoaderConfig::preflight))
+    /// refused the shadow copy: a probe process that opened it crashed, exited early, or
+    /// its loader refused the copy. The host never opened it.
+    #[error("preflight: {path}: {source}")]
+    Preflight {
+        /// The installed path.
+        path: PathBuf,
+        /// What the probe reported.
+        #[source]
+        source: Box<ProbeError>,
+    },
+    /// The preflight is on but the configuration names no probe executable.
+    #[error("preflight: no probe executable is configured")]
+    PreflightWithoutProbe,
     /// The OS loader refused the shadow copy (missing dependencies, unresolved symbols,
     /// a malformed dynamic section).
     #[error("open: the OS loader refused {path}: {message}")]
@@ -120,12 +150,14 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// The name of the step that failed: `copy`, `elf check`, `open`, `entry symbol`,
-    /// `version`, `magic`, `descriptor`, `init`, `thread keys` or `shadow directory`.
+    /// The name of the step that failed: `copy`, `elf check`, `preflight`, `open`,
+    /// `entry symbol`, `version`, `magic`, `descriptor`, `init`, `thread keys` or
+    /// `shadow directory`.
     pub fn step(&self) -> &'static str {
         match self {
-            Self::Copy { .. } => "copy",
+            Self::Copy { .. } | Self::SourceChanged { .. } => "copy",
             Self::ElfCheck { .. } => "elf check",
+            Self::Preflight { .. } | Self::PreflightWithoutProbe => "preflight",
             Self::Open { .. } => "open",
             Self::EntrySymbol { .. } => "entry symbol",
             Self::AbiVersion { .. } => "version",
@@ -136,6 +168,41 @@ impl LoadError {
             Self::ShadowDirectory { .. } => "shadow directory",
         }
     }
+}
+
+/// What changed in an installed file while the loader copied it (see
+/// [`LoadError::SourceChanged`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceChange {
+    /// The path now names another file: it was replaced (by rename) during the copy.
+    #[error("the path now names another file")]
+    Replaced,
+    /// The path names no file any more.
+    #[error("the file was removed")]
+    Removed,
+    /// The file's size changed (it was truncated or written past its end).
+    #[error("its size changed from {before} to {after} bytes")]
+    Size {
+        /// The size before the copy.
+        before: u64,
+        /// The size after the copy.
+        after: u64,
+    },
+    /// Its modification time changed: it was written.
+    #[error("it was written to")]
+    Modified,
+    /// Its status-change time changed: it was written, truncated, or its metadata changed.
+    #[error("its inode was changed")]
+    StatusChanged,
+    /// The copy has another length than the file had when the copy began.
+    #[error("{copied} bytes were copied of {expected}")]
+    Copied {
+        /// The file's size when the copy began.
+        expected: u64,
+        /// The bytes copied.
+        copied: u64,
+    },
 }
 
 /// The message of [`LoadError::Copy`]: a missing file is said plainly, as the reason most

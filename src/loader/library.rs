@@ -10,7 +10,8 @@ use super::ModuleLoader;
 use super::error::{CallError, LayoutMismatch, LoadError, ResolveError};
 use super::info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
 use super::maps::{Mappings, mappings};
-use super::shadow::ShadowDir;
+use super::probe::{Probe, ProbeMode};
+use super::shadow::{CopyError, ShadowDir};
 use super::step::Step;
 use super::thread_keys::{self, KeyTable};
 use super::validate::{RawCapability, validate};
@@ -42,6 +43,17 @@ pub struct LoaderConfig {
     /// library that crashes kills the probe instead of the host (see
     /// [`probe`](super::probe)). `None`: no probe is configured.
     pub probe: Option<PathBuf>,
+    /// Whether every load first has the [`probe`](Self::probe) open the very shadow copy
+    /// the host is about to open, and refuses the library with
+    /// [`LoadError::Preflight`] if that crashes the probe or is refused there. Off by
+    /// default.
+    ///
+    /// The probe reads the copy as [`LibraryLoader::describe`] does: the library's ELF
+    /// constructors and entry symbol run in the probe process (with the user's rights),
+    /// its `init` does not. That is where a corrupt file or a broken library faults (in
+    /// the OS loader's relocation, a constructor or the entry symbol); a crash in `init`
+    /// still reaches the host. It costs a process start and a second `dlopen` per load.
+    pub preflight: bool,
 }
 
 impl LoaderConfig {
@@ -54,6 +66,13 @@ impl LoaderConfig {
     /// Uses the executable at `path` as the probe (see [`probe`](super::probe)).
     pub fn with_probe(mut self, path: impl Into<PathBuf>) -> Self {
         self.probe = Some(path.into());
+        self
+    }
+
+    /// Turns the [`preflight`](Self::preflight) on or off; it needs a
+    /// [`probe`](Self::probe).
+    pub fn with_preflight(mut self, preflight: bool) -> Self {
+        self.preflight = preflight;
         self
     }
 }
@@ -78,6 +97,8 @@ pub struct LibraryLoader {
     /// Deletes the thread keys a library left (see [`thread_keys`]); replaced in tests to
     /// walk the path where glibc's key table cannot be read.
     release_keys: ReleaseKeys,
+    /// The probe each shadow copy is opened in first, when the preflight is on.
+    preflight: Option<Probe>,
 }
 
 /// How [`LibraryLoader`] deletes the thread keys of the library containing an address.
@@ -99,13 +120,25 @@ impl LibraryLoader {
     ///
     /// # Errors
     ///
-    /// [`LoadError::ShadowDirectory`] if the directory cannot be created.
+    /// [`LoadError::ShadowDirectory`] if the directory cannot be created;
+    /// [`LoadError::PreflightWithoutProbe`] if the preflight is on without a probe.
     pub fn new(config: LoaderConfig) -> Result<Self, LoadError> {
+        if config.preflight && config.probe.is_none() {
+            return Err(LoadError::PreflightWithoutProbe);
+        }
         let root = config.shadow_root.unwrap_or_else(ShadowDir::default_root);
         let shadow = ShadowDir::create(&root)
             .map_err(|source| LoadError::ShadowDirectory { path: root, source })?;
+        // The probe makes its own shadow directory beside this loader's, under the same
+        // checked root; neither its copies nor its sweep of dead processes' directories
+        // touch the directory of this live process.
+        let preflight = config
+            .probe
+            .filter(|_| config.preflight)
+            .map(|program| Probe::new(program, shadow.root().to_owned()));
         Ok(Self {
             shadow,
+            preflight,
             release_keys: thread_keys::release_keys_of,
         })
     }
@@ -118,6 +151,14 @@ impl LibraryLoader {
     /// Loads the library installed at `path` from a fresh shadow copy, validates its
     /// descriptor and runs its `init`.
     ///
+    /// Install libraries by writing a new file and renaming it over the old one, never by
+    /// rewriting the installed file in place. A file rewritten during the copy can give a
+    /// torn copy (one build's headers, another's body) that faults inside the OS loader;
+    /// the loader notices a file that changes during its copy and copies again, but it
+    /// cannot tell a half-written file that holds still from a whole one. With the
+    /// [`preflight`](LoaderConfig::preflight) on, the copy is opened in a probe process
+    /// first, so a library that crashes while being opened is refused instead.
+    ///
     /// The plugin is trusted code: once it follows the ABI, the host never misreads it
     /// and never unloads it while in use, but a plugin that breaks the ABI (returns a
     /// dangling descriptor, writes through wild pointers) is beyond what a host can
@@ -125,7 +166,10 @@ impl LibraryLoader {
     ///
     /// # Errors
     ///
-    /// One [`LoadError`] variant per failing step, and the shadow copy is removed. A
+    /// One [`LoadError`] variant per failing step, and the shadow copy is removed:
+    /// [`LoadError::Copy`] or [`LoadError::SourceChanged`] (the file kept changing while
+    /// it was copied), [`LoadError::ElfCheck`], [`LoadError::Preflight`],
+    /// [`LoadError::Open`], then the entry symbol, descriptor and `init` variants. A
     /// library refused before its `init` ran is closed again. One whose `init` failed is
     /// kept loaded (see [`LoadError::Init`]): `init` may have started threads, and
     /// `deinit` only follows a successful `init`.
@@ -195,13 +239,17 @@ impl LibraryLoader {
     ) -> Result<LoadedLibrary, LoadError> {
         room_for_thread_keys()?;
         progress(Step::Copy);
-        let shadow_path = self
-            .shadow
-            .copy_in(path)
-            .map_err(|source| LoadError::Copy {
+        let shadow_path = self.shadow.copy_in(path).map_err(|e| match e {
+            CopyError::Io(source) => LoadError::Copy {
                 path: path.to_owned(),
                 source,
-            })?;
+            },
+            CopyError::Changed { change, attempts } => LoadError::SourceChanged {
+                path: path.to_owned(),
+                change,
+                attempts,
+            },
+        })?;
         progress(Step::ElfCheck);
         if let Err(message) = super::elf::check(&shadow_path) {
             remove_copy(&shadow_path);
@@ -209,6 +257,17 @@ impl LibraryLoader {
                 path: path.to_owned(),
                 message,
             });
+        }
+        if let Some(probe) = &self.preflight {
+            // The copy, not the installed file: these are the bytes the host opens next,
+            // in a directory only this user can write.
+            if let Err(e) = probe.inspect(&shadow_path, ProbeMode::Describe) {
+                remove_copy(&shadow_path);
+                return Err(LoadError::Preflight {
+                    path: path.to_owned(),
+                    source: Box::new(e),
+                });
+            }
         }
         progress(Step::Open);
         // SAFETY: opening runs the library's initialisers; the trust model above is that

@@ -1,6 +1,7 @@
 //! Asking the OS whether a library file is still mapped into this process.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// How a file is mapped into this process.
@@ -19,27 +20,51 @@ pub(crate) struct Mappings {
 /// Reads `/proc/self/maps`: each line is `address perms offset device inode path`, and a
 /// file unlinked while mapped shows as `path (deleted)`. Shadow copies have unique names,
 /// so a line naming the path is this library and no other.
+///
+/// The kernel writes the path escaped: `show_map` passes `"\n"` as the set of characters
+/// to escape to `seq_file_path`, whose `mangle_path` writes each of them as a backslash
+/// and three octal digits, so a newline reads `\012` and nothing else is escaped (not
+/// a space, a tab or a backslash). The lines are compared as bytes with `path` escaped
+/// the same way, rather than unescaped: unescaping cannot be exact, because a path
+/// holding a literal `\012` reads the same as one holding a newline. Comparing escaped
+/// forms finds every mapping of `path`; the only confusion left is between two such
+/// paths, which can make a library look mapped when it is not (a conservative
+/// "still mapped"), never the reverse. Bytes, because a path need not be UTF-8.
 pub(crate) fn mappings(path: &Path) -> io::Result<Mappings> {
-    let maps = std::fs::read_to_string("/proc/self/maps")?;
-    Ok(parse(&maps, &path.to_string_lossy()))
+    let maps = std::fs::read("/proc/self/maps")?;
+    Ok(parse(&maps, &escape(path.as_os_str().as_bytes())))
 }
 
-fn parse(maps: &str, wanted: &str) -> Mappings {
+/// `path` as `/proc/self/maps` writes it: each newline as `\012`.
+fn escape(path: &[u8]) -> Vec<u8> {
+    let mut escaped = Vec::with_capacity(path.len());
+    for &byte in path {
+        if byte == b'\n' {
+            escaped.extend_from_slice(b"\\012");
+        } else {
+            escaped.push(byte);
+        }
+    }
+    escaped
+}
+
+fn parse(maps: &[u8], wanted: &[u8]) -> Mappings {
     let mut found = Mappings::default();
-    for line in maps.lines() {
+    // A path holds no raw newline (the kernel escapes it), so lines are records.
+    for line in maps.split(|&b| b == b'\n') {
         // Address, permissions, offset, device and inode contain no '/', so the first
         // '/' starts the path.
-        let Some(start) = line.find('/') else {
+        let Some(start) = line.iter().position(|&b| b == b'/') else {
             continue;
         };
         let mapped = &line[start..];
-        if mapped != wanted && mapped.strip_suffix(" (deleted)") != Some(wanted) {
+        if mapped != wanted && mapped.strip_suffix(b" (deleted)") != Some(wanted) {
             continue;
         }
         let executable = line
-            .split_whitespace()
+            .split(|&b| b == b' ')
             .nth(1)
-            .is_some_and(|perms| perms.contains('x'));
+            .is_some_and(|perms| perms.contains(&b'x'));
         if executable {
             found.code = true;
         } else {
@@ -74,20 +99,31 @@ mod tests {
 7f0000005000-7f0000006000 rw-p 00000000 00:00 0
 7f0000006000-7f0000007000 r-xp 00000000 fd:01 44 /shadow/g1-lib.so.bak
 ";
+        let maps = maps.as_bytes();
         assert_eq!(
-            parse(maps, "/shadow/g1-lib.so"),
+            parse(maps, b"/shadow/g1-lib.so"),
             Mappings {
                 code: true,
                 data: true
             }
         );
         assert_eq!(
-            parse(maps, "/shadow/g2-lib.so"),
+            parse(maps, b"/shadow/g2-lib.so"),
             Mappings {
                 code: false,
                 data: true
             }
         );
-        assert_eq!(parse(maps, "/shadow/g3-lib.so"), Mappings::default());
+        assert_eq!(parse(maps, b"/shadow/g3-lib.so"), Mappings::default());
+    }
+
+    #[test]
+    fn paths_are_matched_as_the_kernel_escapes_them() {
+        // As the kernel writes `/odd root\n \t\\x/g1-lib.so`: only the newline escaped.
+        let maps = b"7f0000001000-7f0000002000 r-xp 00001000 fd:01 42 /odd root\\012 \t\\x\xff/g1-lib.so\n";
+        let wanted = escape(b"/odd root\n \t\\x\xff/g1-lib.so");
+        assert_eq!(wanted, b"/odd root\\012 \t\\x\xff/g1-lib.so");
+        assert!(parse(maps, &wanted).code);
+        assert!(!parse(maps, b"/odd root\n \t\\x\xff/g1-lib.so").code);
     }
 }

@@ -35,7 +35,9 @@ compile_error!(
     "plugin-runtime's loader verifies unmapping through /proc/self/maps and supports Linux only for now"
 );
 
-pub use error::{CallError, DescriptorError, LayoutMismatch, LoadError, ResolveError};
+pub use error::{
+    CallError, DescriptorError, LayoutMismatch, LoadError, ResolveError, SourceChange,
+};
 pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
 pub(crate) use library::call_with_error;
 pub use library::{LibraryLoader, LoadedLibrary, LoaderConfig, ResolvedCapability, Symbol};

@@ -5,12 +5,47 @@
 //! with a name used once, inside a directory private to one loader (mode 0700), and opens
 //! the copy. The directory is named after the process (pid and start time) so that a
 //! later process can tell the leftovers of a dead process from those of a live one.
+//!
+//! A file rewritten in place while it is copied gives a torn copy: one build's headers
+//! and another's body, which can pass every header check and fault inside the OS loader's
+//! relocation. So the copy notes the installed file's identity, size and times before and
+//! after, and a copy during which any of them changed is thrown away and taken again.
 
-use std::fs::{self, DirBuilder};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::error::SourceChange;
+
+/// How many times a copy is taken before a source that keeps changing is refused.
+pub(crate) const COPY_ATTEMPTS: u32 = 3;
+
+/// The pause before the second copy; it doubles before each later one. Long enough for
+/// an installer's write to finish, short enough not to matter to a load.
+const COPY_BACKOFF: Duration = Duration::from_millis(5);
+
+/// Why [`ShadowDir::copy_in`] made no copy.
+#[derive(Debug)]
+pub(crate) enum CopyError {
+    /// The file could not be read or the copy written.
+    Io(io::Error),
+    /// The file changed during every attempt; `change` is what the last one saw.
+    Changed {
+        /// What changed during the last attempt.
+        change: SourceChange,
+        /// How many copies were taken.
+        attempts: u32,
+    },
+}
+
+impl From<io::Error> for CopyError {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
+}
 
 /// Distinguishes several loaders in one process.
 static NEXT_LOADER: AtomicU64 = AtomicU64::new(0);
@@ -18,6 +53,8 @@ static NEXT_LOADER: AtomicU64 = AtomicU64::new(0);
 /// One loader's shadow directory.
 #[derive(Debug)]
 pub(crate) struct ShadowDir {
+    /// The root the directory is in, canonical.
+    root: PathBuf,
     dir: PathBuf,
     next_copy: u64,
 }
@@ -51,7 +88,11 @@ impl ShadowDir {
         let n = NEXT_LOADER.fetch_add(1, Ordering::Relaxed);
         let dir = root.join(format!("{}-{}-{n}", me.pid, me.start_time));
         DirBuilder::new().mode(0o700).create(&dir)?;
-        Ok(Self { dir, next_copy: 0 })
+        Ok(Self {
+            root,
+            dir,
+            next_copy: 0,
+        })
     }
 
     /// The directory.
@@ -59,19 +100,48 @@ impl ShadowDir {
         &self.dir
     }
 
-    /// Copies `installed` to a new, never-used name in the directory.
+    /// The root the directory is in (canonical, and checked private to this user).
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Copies `installed` to a new, never-used name in the directory, and checks that
+    /// the file did not change while it was copied.
     ///
     /// Refuses anything that is not a regular file (a directory, a device) before copying.
-    pub(crate) fn copy_in(&mut self, installed: &Path) -> io::Result<PathBuf> {
-        let meta = fs::metadata(installed)?;
-        if !meta.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a regular file",
-            ));
+    /// A copy during which the file changed (see [`copy_once`]) is removed and taken
+    /// again, up to [`COPY_ATTEMPTS`] times with a short pause between.
+    pub(crate) fn copy_in(&mut self, installed: &Path) -> Result<PathBuf, CopyError> {
+        let mut pause = COPY_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let copy = self.next_name(installed);
+            let result = copy_once(installed, &copy);
+            if !matches!(result, Ok(None)) {
+                // A failed or changed copy may be partly written; it is never opened.
+                let _ = fs::remove_file(&copy);
+            }
+            match result? {
+                None => return Ok(copy),
+                Some(change) if attempt < COPY_ATTEMPTS => {
+                    tracing::debug!(path = %installed.display(), %change, attempt, "the library changed while it was copied; copying again");
+                    std::thread::sleep(pause);
+                    pause = pause.saturating_mul(2);
+                    attempt += 1;
+                }
+                Some(change) => {
+                    return Err(CopyError::Changed {
+                        change,
+                        attempts: attempt,
+                    });
+                }
+            }
         }
-        // Only plain characters: `/proc/self/maps` escapes others, and the close is
-        // verified by finding this name there.
+    }
+
+    /// A name in the directory not used before, after `installed`'s file name.
+    fn next_name(&mut self, installed: &Path) -> PathBuf {
+        // Only plain characters: the copy's name then needs no escaping anywhere.
         let name: String = installed
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -87,9 +157,93 @@ impl ShadowDir {
             .collect();
         let copy = self.dir.join(format!("g{:06}-{name}", self.next_copy));
         self.next_copy += 1;
-        fs::copy(installed, &copy)?;
-        Ok(copy)
+        copy
     }
+}
+
+/// What identifies one state of a file: which file it is, how long, and when its data
+/// and its inode last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileState {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileState {
+    fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// The first difference from `before` that could mean a torn copy, if any.
+    fn change_since(&self, before: &FileState) -> Option<SourceChange> {
+        if (self.dev, self.ino) != (before.dev, before.ino) {
+            Some(SourceChange::Replaced)
+        } else if self.size != before.size {
+            Some(SourceChange::Size {
+                before: before.size,
+                after: self.size,
+            })
+        } else if self.mtime != before.mtime {
+            Some(SourceChange::Modified)
+        } else if self.ctime != before.ctime {
+            Some(SourceChange::StatusChanged)
+        } else {
+            None
+        }
+    }
+}
+
+/// Copies `installed` to `copy` once, and tells what changed meanwhile, if anything
+/// that could mean a torn copy did.
+///
+/// The bytes are read through one open file, whose state (size, modification and
+/// status-change times) is taken before and after; the number of bytes copied must be
+/// the size; and the path must still name that file afterwards (a file replaced by
+/// rename meanwhile is a newer build, which a second attempt copies). A writer that
+/// truncates or writes changes the size or the times. The times are as fine as the
+/// file system keeps them: Linux since 6.13 gives a change right after a query its own
+/// fine-grained time, while older kernels can miss a same-size rewrite within one clock
+/// tick, which only replacing files by rename rules out.
+fn copy_once(installed: &Path, copy: &Path) -> io::Result<Option<SourceChange>> {
+    let mut source = File::open(installed)?;
+    let meta = source.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let before = FileState::of(&meta);
+    let mut target = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o700)
+        .open(copy)?;
+    let copied = io::copy(&mut source, &mut target)?;
+    let after = FileState::of(&source.metadata()?);
+    let change = match fs::metadata(installed) {
+        Ok(now) if (now.dev(), now.ino()) != (before.dev, before.ino) => {
+            Some(SourceChange::Replaced)
+        }
+        Ok(_) => after.change_since(&before),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(SourceChange::Removed),
+        Err(e) => return Err(e),
+    };
+    Ok(
+        change.or((copied != before.size).then_some(SourceChange::Copied {
+            expected: before.size,
+            copied,
+        })),
+    )
 }
 
 impl Drop for ShadowDir {
@@ -304,11 +458,53 @@ mod tests {
     }
 
     #[test]
+    fn each_change_of_the_source_is_named() {
+        let before = FileState {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime: (4, 5),
+            ctime: (6, 7),
+        };
+        assert_eq!(before.change_since(&before), None);
+        let cases = [
+            (FileState { ino: 9, ..before }, SourceChange::Replaced),
+            (
+                FileState { size: 0, ..before },
+                SourceChange::Size {
+                    before: 3,
+                    after: 0,
+                },
+            ),
+            (
+                FileState {
+                    mtime: (4, 6),
+                    ..before
+                },
+                SourceChange::Modified,
+            ),
+            (
+                FileState {
+                    ctime: (6, 8),
+                    ..before
+                },
+                SourceChange::StatusChanged,
+            ),
+        ];
+        for (after, change) in cases {
+            assert_eq!(after.change_since(&before), Some(change));
+        }
+    }
+
+    #[test]
     fn copy_refuses_a_directory() {
         let root = temp_root("dir");
         let mut shadow = ShadowDir::create(&root).unwrap();
         let err = shadow.copy_in(&root).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            matches!(&err, CopyError::Io(e) if e.kind() == io::ErrorKind::InvalidInput),
+            "{err:?}"
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 }

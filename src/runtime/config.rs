@@ -2,10 +2,21 @@
 
 use std::time::Duration;
 
+use super::error::StartError;
 use crate::generation::CoreConfig;
 use crate::loader::LoaderConfig;
 
+/// The largest request queue [`Runtime::start`](super::Runtime::start) accepts: 2^20
+/// requests. The queue is allocated whole at start, so a capacity is memory spent up
+/// front, and a queue this deep already means callers wait minutes behind it.
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 20;
+
 /// The settings of [`Runtime::start`](super::Runtime::start).
+///
+/// Every duration, here and in [`CoreConfig`], may be anything from [`Duration::ZERO`]
+/// to [`Duration::MAX`]: a wait too long for the clock means "forever". The queue
+/// capacity must be within `1..=`[`MAX_QUEUE_CAPACITY`]; `Runtime::start` refuses
+/// anything else with [`StartError::Config`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RuntimeConfig {
@@ -13,10 +24,12 @@ pub struct RuntimeConfig {
     pub loader: LoaderConfig,
     /// The core's settings (drain deadlines).
     pub core: CoreConfig,
-    /// How many requests may wait in the actor's queue; a full queue makes a request wait
-    /// up to [`send_timeout`](Self::send_timeout) and then fail.
+    /// How many requests may wait in the actor's queue, `1..=`[`MAX_QUEUE_CAPACITY`]; a
+    /// full queue makes a request wait up to [`send_timeout`](Self::send_timeout) and
+    /// then fail.
     pub queue_capacity: usize,
-    /// How long a request waits for room in a full queue; zero fails at once.
+    /// How long a request waits for room in a full queue; zero fails at once,
+    /// [`Duration::MAX`] waits for as long as it takes.
     pub send_timeout: Duration,
 }
 
@@ -44,9 +57,10 @@ impl RuntimeConfig {
         self
     }
 
-    /// Sets the request queue's capacity (at least 1).
+    /// Sets the request queue's capacity, `1..=`[`MAX_QUEUE_CAPACITY`] (checked by
+    /// [`Runtime::start`](super::Runtime::start)).
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
+        self.queue_capacity = capacity;
         self
     }
 
@@ -54,5 +68,23 @@ impl RuntimeConfig {
     pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
         self
+    }
+}
+
+impl RuntimeConfig {
+    /// Checks the settings that have bounds.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::Config`] naming the first setting out of bounds.
+    pub(crate) fn validate(&self) -> Result<(), StartError> {
+        if !(1..=MAX_QUEUE_CAPACITY).contains(&self.queue_capacity) {
+            return Err(StartError::Config {
+                field: "queue_capacity",
+                value: self.queue_capacity.to_string(),
+                reason: "must be at least 1 and at most MAX_QUEUE_CAPACITY (1048576)",
+            });
+        }
+        Ok(())
     }
 }

@@ -8,6 +8,17 @@ use crate::owner::{ReserveError, TicketError};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
+    /// A setting is out of its documented bounds (see
+    /// [`RuntimeConfig`](super::RuntimeConfig)); nothing was started.
+    #[error("configuration: {field} = {value} {reason}")]
+    Config {
+        /// The setting, as its field is named, such as `queue_capacity`.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The bounds it breaks.
+        reason: &'static str,
+    },
     /// The loader's shadow directory could not be set up.
     #[error("the loader could not start: {0}")]
     Loader(#[from] LoadError),

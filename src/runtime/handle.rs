@@ -34,8 +34,11 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// [`StartError`] if the shadow directory or a thread cannot be created.
+    /// [`StartError::Config`] if a setting is out of bounds (checked before anything
+    /// is created); [`StartError::Loader`] or [`StartError::Spawn`] if the shadow
+    /// directory or a thread cannot be created.
     pub fn start(config: RuntimeConfig) -> Result<RuntimeHandle, StartError> {
+        config.validate()?;
         let loader = LibraryLoader::new(config.loader.clone())?;
         let (requests_tx, requests_rx) = crossbeam_channel::bounded(config.queue_capacity);
         let (releases_tx, releases_rx) = crossbeam_channel::unbounded();
@@ -142,7 +145,8 @@ impl RuntimeHandle {
         Ok(Owner::new(self.clone(), key, name, mailbox_rx))
     }
 
-    /// Submits `command` and waits up to `timeout` for its outcome.
+    /// Submits `command` and waits up to `timeout` for its outcome; a timeout too long
+    /// for the clock (up to [`Duration::MAX`]) waits for as long as it takes.
     ///
     /// This is for code that has no owner. If the wait times out, the outcome is
     /// discarded when it comes (an owner's [`Owner::call`] keeps it instead).

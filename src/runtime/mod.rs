@@ -64,7 +64,7 @@ mod protocol;
 #[cfg(test)]
 mod tests;
 
-pub use config::RuntimeConfig;
+pub use config::{MAX_QUEUE_CAPACITY, RuntimeConfig};
 pub use error::{CreateError, PinRequestError, RequestError, StartError};
 pub use handle::{Runtime, RuntimeHandle};
 pub use instance::Instance;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::abi::Capability;
+use crate::generation::deadline::deadline_after;
 use crate::generation::{Command, Notice, Outcome, RequestId};
 use crate::owner::{OwnerKey, Subscription};
 
@@ -216,7 +217,8 @@ impl Owner {
     }
 
     /// Submits `command` and waits up to `timeout` for its outcome. Other events that
-    /// arrive meanwhile stay in the mailbox, in order.
+    /// arrive meanwhile stay in the mailbox, in order. A timeout too long for the clock
+    /// (up to [`Duration::MAX`]) waits for as long as it takes.
     ///
     /// # Errors
     ///
@@ -224,7 +226,7 @@ impl Owner {
     /// arrive in the mailbox as [`OwnerEvent::CommandCompleted`].
     pub fn call(&self, command: Command, timeout: Duration) -> Result<Outcome, RequestError> {
         let request_id = self.submit(command)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(Instant::now(), timeout);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.mailbox.recv_timeout(left) {

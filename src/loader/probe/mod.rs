@@ -80,6 +80,14 @@ impl Probe {
         })
     }
 
+    /// A probe running `program` with shadow directories under `shadow_root`.
+    pub(crate) fn new(program: PathBuf, shadow_root: PathBuf) -> Self {
+        Self {
+            program,
+            shadow_root: Some(shadow_root),
+        }
+    }
+
     /// The probe executable.
     pub fn program(&self) -> &Path {
         &self.program
