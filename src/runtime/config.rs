@@ -18,6 +18,13 @@ pub struct RuntimeConfig {
     pub queue_capacity: usize,
     /// How long a request waits for room in a full queue; zero fails at once.
     pub send_timeout: Duration,
+    /// How many events each owner's mailbox holds, from
+    /// [`MIN_MAILBOX_CAPACITY`](super::MIN_MAILBOX_CAPACITY) to
+    /// [`MAX_MAILBOX_CAPACITY`](super::MAX_MAILBOX_CAPACITY) (else
+    /// [`StartError::MailboxCapacity`](super::StartError::MailboxCapacity)). Half is
+    /// reserved for completions: an owner may have that many commands outstanding. The
+    /// slots are allocated when an owner registers.
+    pub mailbox_capacity: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -27,6 +34,7 @@ impl Default for RuntimeConfig {
             core: CoreConfig::default(),
             queue_capacity: 1024,
             send_timeout: Duration::from_secs(1),
+            mailbox_capacity: 1024,
         }
     }
 }
@@ -53,6 +61,13 @@ impl RuntimeConfig {
     /// Sets how long a request waits for room in a full queue.
     pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
+        self
+    }
+
+    /// Sets each owner's mailbox capacity; checked by
+    /// [`Runtime::start`](super::Runtime::start).
+    pub fn with_mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.mailbox_capacity = capacity;
         self
     }
 }

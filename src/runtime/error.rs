@@ -20,6 +20,18 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// [`RuntimeConfig::mailbox_capacity`](super::RuntimeConfig::mailbox_capacity) is
+    /// below [`MIN_MAILBOX_CAPACITY`](super::MIN_MAILBOX_CAPACITY) or above
+    /// [`MAX_MAILBOX_CAPACITY`](super::MAX_MAILBOX_CAPACITY).
+    #[error(
+        "mailbox capacity {capacity} is outside {}..={}",
+        super::MIN_MAILBOX_CAPACITY,
+        super::MAX_MAILBOX_CAPACITY
+    )]
+    MailboxCapacity {
+        /// The capacity asked for.
+        capacity: usize,
+    },
 }
 
 /// Why a request to the actor did not get an answer.
@@ -39,6 +51,16 @@ pub enum RequestError {
     /// The actor has stopped.
     #[error("the runtime has stopped")]
     Stopped,
+    /// The owner already has as many commands outstanding as its mailbox reserves
+    /// completions for. The command was not submitted (and is dropped); receive
+    /// completions from the mailbox, then submit again.
+    #[error("{outstanding} commands outstanding, the owner's limit is {limit}")]
+    Backlog {
+        /// Commands submitted whose completion was not received yet.
+        outstanding: usize,
+        /// Half the mailbox capacity.
+        limit: usize,
+    },
 }
 
 /// Why [`Owner::create`](super::Owner::create) failed. No ticket or pin is left behind.
