@@ -666,3 +666,43 @@ fn a_lagging_owner_gets_the_coalesced_state_and_never_misses_a_generation_it_hol
     }
     assert_eq!(setup.snapshot().instances, 1);
 }
+
+#[test]
+fn notices_held_back_by_call_count_against_the_mailbox() {
+    let setup = Setup::with_config("held-back", RuntimeConfig::default().with_mailbox_capacity(4));
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    let first = setup.load(&path);
+    let owner = setup.runtime.register_owner("control").unwrap();
+    owner.subscribe(Subscription::All).unwrap();
+    let instance = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
+    // Each reload's notice reaches the owner while its `call` waits, and is held back.
+    for _ in 0..10 {
+        let outcome = owner
+            .call(
+                Command::Reload {
+                    plugin_id: "fixture.echo".into(),
+                },
+                WAIT,
+            )
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Loaded { .. }), "{outcome:?}");
+        assert!(owner.pending() <= 4, "{} events queued", owner.pending());
+    }
+    let mut notices = Vec::new();
+    let lagged = loop {
+        match owner.recv_timeout(WAIT) {
+            Some(OwnerEvent::Draining(notice)) => notices.push(notice.old),
+            Some(OwnerEvent::Lagged { missed, draining }) => break (missed, draining),
+            other => panic!("{other:?}"),
+        }
+    };
+    // While `call` waits it reserves a slot for the event it is about to take.
+    assert_eq!(notices, [first]);
+    assert_eq!(notices.len() as u64 + lagged.0, 10);
+    assert_eq!(lagged.1.len(), 1);
+    assert_eq!(lagged.1[0].old, first);
+    drop(instance);
+    setup.wait_removed(first);
+}
