@@ -669,7 +669,10 @@ fn a_lagging_owner_gets_the_coalesced_state_and_never_misses_a_generation_it_hol
 
 #[test]
 fn notices_held_back_by_call_count_against_the_mailbox() {
-    let setup = Setup::with_config("held-back", RuntimeConfig::default().with_mailbox_capacity(4));
+    let setup = Setup::with_config(
+        "held-back",
+        RuntimeConfig::default().with_mailbox_capacity(4),
+    );
     let path = setup.install("fixture-echo-v1", "libecho.so");
     let first = setup.load(&path);
     let owner = setup.runtime.register_owner("control").unwrap();
@@ -690,19 +693,26 @@ fn notices_held_back_by_call_count_against_the_mailbox() {
         assert!(matches!(outcome, Outcome::Loaded { .. }), "{outcome:?}");
         assert!(owner.pending() <= 4, "{} events queued", owner.pending());
     }
-    let mut notices = Vec::new();
-    let lagged = loop {
+    // Between two calls there may be room for a `Lagged`; either way each of the ten
+    // notices was queued or counted as missed, and the held generation is named.
+    let (mut queued, mut missed_total, mut named) = (0, 0, false);
+    while queued + missed_total < 10 {
         match owner.recv_timeout(WAIT) {
-            Some(OwnerEvent::Draining(notice)) => notices.push(notice.old),
-            Some(OwnerEvent::Lagged { missed, draining }) => break (missed, draining),
+            Some(OwnerEvent::Draining(notice)) => {
+                queued += 1;
+                named |= notice.old == first;
+            }
+            Some(OwnerEvent::Lagged { missed, draining }) => {
+                missed_total += missed;
+                assert!(draining.iter().all(|n| n.old == first), "{draining:?}");
+                named |= !draining.is_empty();
+            }
             other => panic!("{other:?}"),
         }
-    };
-    // While `call` waits it reserves a slot for the event it is about to take.
-    assert_eq!(notices, [first]);
-    assert_eq!(notices.len() as u64 + lagged.0, 10);
-    assert_eq!(lagged.1.len(), 1);
-    assert_eq!(lagged.1[0].old, first);
+    }
+    assert!(missed_total > 0);
+    assert!(named);
+    assert_eq!(owner.recv_timeout(Duration::from_millis(50)), None);
     drop(instance);
     setup.wait_removed(first);
 }
