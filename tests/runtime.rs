@@ -12,7 +12,7 @@ use plugin_runtime::generation::{
 };
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::owner::{ReserveError, Subscription};
-use plugin_runtime::runtime::{CreateError, OwnerEvent};
+use plugin_runtime::runtime::{CreateError, OwnerEvent, RequestError};
 use plugin_runtime::{Owner, Runtime, RuntimeConfig, RuntimeHandle};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -29,15 +29,18 @@ impl Setup {
     }
 
     fn with_core(tag: &str, core: CoreConfig) -> Self {
+        Self::with_config(tag, RuntimeConfig::default().with_core(core))
+    }
+
+    fn with_config(tag: &str, config: RuntimeConfig) -> Self {
         let root = std::env::temp_dir().join(format!(
             "plugin-runtime-runtime-test-{tag}-{}",
             std::process::id()
         ));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(root.join("installed")).unwrap();
-        let config = RuntimeConfig::default()
-            .with_loader(LoaderConfig::default().with_shadow_root(root.join("shadow")))
-            .with_core(core);
+        let config =
+            config.with_loader(LoaderConfig::default().with_shadow_root(root.join("shadow")));
         let runtime = Runtime::start(config).unwrap();
         Self { root, runtime }
     }
@@ -533,4 +536,183 @@ fn an_owners_pin_outlives_the_owner_and_still_holds_the_generation() {
     setup.wait_removed(generation);
     assert!(!code_mapped(&shadow));
     assert_eq!(setup.snapshot().owners, 0);
+}
+
+fn reload(setup: &Setup, plugin_id: &str) -> GenerationKey {
+    match setup.call(Command::Reload {
+        plugin_id: plugin_id.into(),
+    }) {
+        Outcome::Loaded { generation, .. } => generation,
+        other => panic!("reload failed: {other:?}"),
+    }
+}
+
+#[test]
+fn an_owner_that_never_reads_keeps_its_mailbox_bounded_and_loses_no_completion() {
+    const CAPACITY: usize = 64;
+    const ATTEMPTS: usize = 400_000;
+    let setup = Setup::with_config(
+        "unread",
+        RuntimeConfig::default().with_mailbox_capacity(CAPACITY),
+    );
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    setup.load(&path);
+    let owner = setup.runtime.register_owner("never.reads").unwrap();
+    owner.subscribe(Subscription::All).unwrap();
+    let _instance = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
+
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    let mut most = 0;
+    for attempt in 0..ATTEMPTS {
+        match owner.submit(Command::Snapshot) {
+            Ok(id) => accepted.push(id),
+            Err(RequestError::Backlog { outstanding, limit }) => {
+                assert_eq!((outstanding, limit), (CAPACITY / 2, CAPACITY / 2));
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        // Notices too: more reloads than the notices' share of the mailbox.
+        if attempt % 8_000 == 0 {
+            reload(&setup, "fixture.echo");
+        }
+        most = most.max(owner.pending());
+    }
+    assert!(most <= CAPACITY, "{most} events queued");
+    assert_eq!(accepted.len(), CAPACITY / 2);
+    assert_eq!(refused, ATTEMPTS - CAPACITY / 2);
+    // The runtime stays healthy meanwhile.
+    assert!(matches!(
+        setup.call(Command::Snapshot),
+        Outcome::Snapshot(_)
+    ));
+
+    // Exactly one completion per accepted command; the notices that found no room
+    // come back as one `Lagged`.
+    let mut completed = Vec::new();
+    let mut lagged = None;
+    while completed.len() < accepted.len() || lagged.is_none() {
+        match owner.recv_timeout(WAIT) {
+            Some(OwnerEvent::CommandCompleted(done)) => completed.push(done.request_id),
+            Some(OwnerEvent::Draining(_)) => {}
+            Some(OwnerEvent::Lagged { missed, draining }) => lagged = Some((missed, draining)),
+            Some(other) => panic!("{other:?}"),
+            None => panic!("{} of {} completions", completed.len(), accepted.len()),
+        }
+    }
+    assert_eq!(completed, accepted);
+    let (missed, draining) = lagged.unwrap();
+    assert!(missed > 0);
+    // Every generation drained so far held by this owner: the first one.
+    assert_eq!(draining.len(), 1, "{draining:?}");
+    assert_eq!(owner.outstanding(), 0);
+    assert!(owner.submit(Command::Snapshot).is_ok());
+}
+
+#[test]
+fn a_lagging_owner_gets_the_coalesced_state_and_never_misses_a_generation_it_holds() {
+    // Two completions and two notices: the third notice finds no room.
+    let setup = Setup::with_config("lagged", RuntimeConfig::default().with_mailbox_capacity(4));
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    let first = setup.load(&path);
+    let owner = setup.runtime.register_owner("audio.dsp").unwrap();
+    owner.subscribe(Subscription::All).unwrap();
+    let mut held = Vec::new();
+    let mut generations = vec![first];
+    for _ in 0..3 {
+        let instance = owner
+            .create::<ProbeInterface>("fixture.echo", "echo", b"")
+            .unwrap();
+        assert_eq!(instance.generation(), *generations.last().unwrap());
+        held.push(instance);
+        generations.push(reload(&setup, "fixture.echo"));
+    }
+    // Reloads of generations it holds nothing of, which it subscribed to.
+    for _ in 0..20 {
+        generations.push(reload(&setup, "fixture.echo"));
+    }
+    let active = *generations.last().unwrap();
+    assert!(owner.pending() <= 4);
+
+    // The two notices that fit, then one `Lagged` for the 21 that did not.
+    for expected in &generations[..2] {
+        match owner.try_recv() {
+            Some(OwnerEvent::Draining(notice)) => assert_eq!(notice.old, *expected),
+            other => panic!("{other:?}"),
+        }
+    }
+    let Some(OwnerEvent::Lagged { missed, draining }) = owner.recv_timeout(WAIT) else {
+        panic!("expected to hear that notices were missed");
+    };
+    assert_eq!(missed, 21);
+    // The state now: every held generation drains (the third was never queued); the
+    // others, held by nobody, are already collected and not named.
+    let olds: Vec<_> = draining.iter().map(|n| n.old).collect();
+    assert_eq!(olds, generations[..3]);
+    assert!(draining.iter().all(|n| n.new == Some(active)));
+    assert_eq!(owner.try_recv(), None);
+
+    // Acting on it converges: recreate, let go, and every old generation closes.
+    let fresh = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
+    assert_eq!(fresh.generation(), active);
+    drop(held);
+    for generation in &generations[..generations.len() - 1] {
+        setup.wait_removed(*generation);
+    }
+    assert_eq!(setup.snapshot().instances, 1);
+}
+
+#[test]
+fn notices_held_back_by_call_count_against_the_mailbox() {
+    let setup = Setup::with_config(
+        "held-back",
+        RuntimeConfig::default().with_mailbox_capacity(4),
+    );
+    let path = setup.install("fixture-echo-v1", "libecho.so");
+    let first = setup.load(&path);
+    let owner = setup.runtime.register_owner("control").unwrap();
+    owner.subscribe(Subscription::All).unwrap();
+    let instance = owner
+        .create::<ProbeInterface>("fixture.echo", "echo", b"")
+        .unwrap();
+    // Each reload's notice reaches the owner while its `call` waits, and is held back.
+    for _ in 0..10 {
+        let outcome = owner
+            .call(
+                Command::Reload {
+                    plugin_id: "fixture.echo".into(),
+                },
+                WAIT,
+            )
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Loaded { .. }), "{outcome:?}");
+        assert!(owner.pending() <= 4, "{} events queued", owner.pending());
+    }
+    // Between two calls there may be room for a `Lagged`; either way each of the ten
+    // notices was queued or counted as missed, and the held generation is named.
+    let (mut queued, mut missed_total, mut named) = (0, 0, false);
+    while queued + missed_total < 10 {
+        match owner.recv_timeout(WAIT) {
+            Some(OwnerEvent::Draining(notice)) => {
+                queued += 1;
+                named |= notice.old == first;
+            }
+            Some(OwnerEvent::Lagged { missed, draining }) => {
+                missed_total += missed;
+                assert!(draining.iter().all(|n| n.old == first), "{draining:?}");
+                named |= !draining.is_empty();
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(missed_total > 0);
+    assert!(named);
+    assert_eq!(owner.recv_timeout(Duration::from_millis(50)), None);
+    drop(instance);
+    setup.wait_removed(first);
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::deadline::deadline_after;
 use super::effect::{Effect, Event, Notice, StalledGeneration};
+use super::error::NotFoundError;
 use super::keys::GenerationKey;
 use super::lifecycle::{CoreConfig, Lifecycle};
 use super::state::{Active, DrainReason, Draining, Stage};
@@ -98,6 +99,45 @@ impl Lifecycle {
             });
         }
         self.try_collect(now, key);
+    }
+
+    /// What `owner` must know now about draining generations, coalesced: one notice per
+    /// draining generation it holds an instance, ticket or pin of, or whose plugin it
+    /// subscribes to, oldest drain first. `new` is the plugin's generation active now
+    /// (not the successor at the time, which may itself have drained since).
+    ///
+    /// This replaces the [`Effect::Notify`]s an owner missed: a caller that could not
+    /// deliver them sends this instead, and no generation the owner holds is left out,
+    /// since a held generation cannot be collected.
+    ///
+    /// # Errors
+    ///
+    /// [`NotFoundError::Owner`] if the owner is not registered,
+    /// [`NotFoundError::Foreign`] if its key belongs to another core.
+    pub fn draining_notices(&self, owner: OwnerKey) -> Result<Vec<Notice>, NotFoundError> {
+        let record = self.owners.find(owner)?;
+        let mut draining: Vec<(Instant, Notice)> = self
+            .generations
+            .iter()
+            .filter_map(|(key, generation)| {
+                let Stage::Draining(draining) = &generation.stage else {
+                    return None;
+                };
+                let concerned = generation.holders.iter().any(|(o, _)| o == Some(owner))
+                    || record.subscribes_to(&generation.plugin_id);
+                concerned.then(|| {
+                    let notice = Notice {
+                        plugin_id: generation.plugin_id.clone(),
+                        old: key,
+                        new: self.active_generation(&generation.plugin_id),
+                        reason: draining.reason,
+                    };
+                    (draining.since, notice)
+                })
+            })
+            .collect();
+        draining.sort_by_key(|(since, _)| *since);
+        Ok(draining.into_iter().map(|(_, notice)| notice).collect())
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called: the earliest

@@ -343,6 +343,60 @@ fn only_holders_and_subscribers_are_notified() {
 }
 
 #[test]
+fn draining_notices_coalesce_what_an_owner_holds_or_subscribes_to() {
+    let mut h = Harness::new();
+    let holder = h.core.register_owner("audio.decode");
+    let watcher = h.core.register_owner("ui");
+    let bystander = h.core.register_owner("metadata");
+    h.core.subscribe(watcher, Subscription::All).unwrap();
+    let first = h.load("a", "1");
+    h.instance(holder, "a");
+    let (second, _) = h.reload("a", "2");
+    h.instance(holder, "a");
+    // Many reloads the holder holds nothing of: they drain and are collected at once.
+    for version in 3..10 {
+        h.reload("a", &version.to_string());
+    }
+    let active = h.core.active_generation("a");
+    h.load("b", "1");
+    h.instance(bystander, "b");
+
+    let expected = |old| Notice {
+        plugin_id: "a".into(),
+        old,
+        new: active,
+        reason: DrainReason::Replaced,
+    };
+    // One notice per draining generation, not one per reload, naming what is active now.
+    assert_eq!(
+        h.core.draining_notices(holder).unwrap(),
+        [expected(first), expected(second)]
+    );
+    assert_eq!(
+        h.core.draining_notices(watcher).unwrap(),
+        [expected(first), expected(second)]
+    );
+    assert_eq!(h.core.draining_notices(bystander).unwrap(), []);
+
+    // An unload leaves nothing to recreate from.
+    h.submit(Command::Unload {
+        plugin_id: "b".into(),
+    });
+    let notices = h.core.draining_notices(bystander).unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        (notices[0].new, notices[0].reason),
+        (None, DrainReason::Unloaded)
+    );
+
+    h.core.unregister_owner(h.now, bystander).unwrap();
+    assert_eq!(
+        h.core.draining_notices(bystander),
+        Err(NotFoundError::Owner(bystander))
+    );
+}
+
+#[test]
 fn a_stalled_drain_is_reported_with_backoff_and_never_closed() {
     let mut h = Harness::new();
     let owner = h.core.register_owner("audio.decode");

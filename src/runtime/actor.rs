@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, never, select};
 
@@ -18,17 +18,25 @@ use crate::owner::OwnerKey;
 use super::error::StartError;
 use super::libraries::Libraries;
 use super::loader_thread;
-use super::owner::{CommandCompleted, OwnerEvent};
+use super::mailbox::Outbox;
+use super::owner::CommandCompleted;
 use super::protocol::{LoaderDone, LoaderJob, PinGrant, Release, Request, Reservation};
 
 /// Request ids the actor uses for its own commands (the final shutdown); handles count
 /// up from 1, so these never collide.
 const ACTOR_REQUEST: RequestId = RequestId(0);
 
+/// How often the actor looks again at the mailboxes of lagging owners. An owner's reads
+/// do not wake the actor (that would make the owner send at its safe point), so the
+/// actor polls, and only while some owner lags.
+const LAG_RETRY: Duration = Duration::from_millis(2);
+
 pub(crate) struct Actor {
     core: Lifecycle,
     libraries: Libraries,
-    mailboxes: HashMap<OwnerKey, Sender<OwnerEvent>>,
+    mailboxes: HashMap<OwnerKey, Outbox>,
+    /// Owners with notices not queued for lack of room: few, checked after every step.
+    lagging: Vec<OwnerKey>,
     waiters: HashMap<RequestId, Sender<Outcome>>,
     jobs: Sender<LoaderJob>,
     /// Opens and closes handed to the loader thread and not yet answered.
@@ -60,6 +68,7 @@ impl Actor {
             core: Lifecycle::new(config),
             libraries: Libraries::default(),
             mailboxes: HashMap::new(),
+            lagging: Vec::new(),
             waiters: HashMap::new(),
             jobs: jobs_tx,
             jobs_in_flight: 0,
@@ -109,7 +118,13 @@ impl Actor {
         let (mut requests_open, mut releases_open) = (true, true);
         let mut finishing = false;
         loop {
-            let timer = match self.core.poll_timeout() {
+            let mut wake = self.core.poll_timeout();
+            if !self.lagging.is_empty() {
+                let retry = Instant::now() + LAG_RETRY;
+                wake = Some(wake.map_or(retry, |at| at.min(retry)));
+            }
+            // Waking early is harmless: `handle_timeout` acts only on what is due.
+            let timer = match wake {
                 Some(at) => crossbeam_channel::at(at),
                 None => never(),
             };
@@ -140,6 +155,7 @@ impl Actor {
                 recv(timer) -> _ => self.core.handle_timeout(Instant::now()),
             }
             self.perform_effects();
+            self.catch_up_lagging();
 
             if !requests_open && !releases_open && !finishing {
                 // Every handle, owner, instance and pin is gone (a channel reports
@@ -178,10 +194,11 @@ impl Actor {
             Request::RegisterOwner {
                 name,
                 mailbox,
+                held_back,
                 reply,
             } => {
                 let key = self.core.register_owner(name);
-                self.mailboxes.insert(key, mailbox);
+                self.mailboxes.insert(key, Outbox::new(mailbox, held_back));
                 if reply.send(key).is_err() {
                     // The registering thread left before hearing back; it holds nothing.
                     let _ = self.core.unregister_owner(now, key);
@@ -280,6 +297,7 @@ impl Actor {
             Release::Unpin { pin } => self.core.unpin(now, pin).map_err(|e| e.to_string()),
             Release::UnregisterOwner { owner } => {
                 self.mailboxes.remove(&owner);
+                self.lagging.retain(|o| *o != owner);
                 self.core
                     .unregister_owner(now, owner)
                     .map(|_| ())
@@ -380,9 +398,12 @@ impl Actor {
                     }
                 },
                 Effect::Notify { owner, notice } => {
-                    if let Some(mailbox) = self.mailboxes.get(&owner) {
-                        // An owner that left is unregistered by its own release message.
-                        let _ = mailbox.send(OwnerEvent::Draining(notice));
+                    // An owner that left is unregistered by its own release message.
+                    if let Some(outbox) = self.mailboxes.get_mut(&owner)
+                        && outbox.notify(notice)
+                        && !self.lagging.contains(&owner)
+                    {
+                        self.lagging.push(owner);
                     }
                 }
                 Effect::Complete {
@@ -415,14 +436,28 @@ impl Actor {
             return;
         }
         if let Some(owner) = owner
-            && let Some(mailbox) = self.mailboxes.get(&owner)
+            && let Some(outbox) = self.mailboxes.get(&owner)
         {
-            let _ = mailbox.send(OwnerEvent::CommandCompleted(CommandCompleted {
+            outbox.complete(CommandCompleted {
                 request_id,
                 owner,
                 outcome,
-            }));
+            });
         }
+    }
+
+    /// Sends each lagging owner that has room again one `Lagged` event with what it must
+    /// know now, computed by the core.
+    fn catch_up_lagging(&mut self) {
+        let (core, mailboxes) = (&self.core, &mut self.mailboxes);
+        self.lagging.retain(|owner| match mailboxes.get_mut(owner) {
+            Some(outbox) => outbox.catch_up(|| {
+                // A registered owner is known to the core; an empty list is the only
+                // answer for one that is not.
+                core.draining_notices(*owner).unwrap_or_default()
+            }),
+            None => false,
+        });
     }
 }
 

@@ -6,6 +6,8 @@ use super::error::StartError;
 use crate::generation::CoreConfig;
 use crate::loader::LoaderConfig;
 
+use super::mailbox::{MAX_MAILBOX_CAPACITY, MIN_MAILBOX_CAPACITY};
+
 /// The largest request queue [`Runtime::start`](super::Runtime::start) accepts: 2^20
 /// requests. The queue is allocated whole at start, so a capacity is memory spent up
 /// front, and a queue this deep already means callers wait minutes behind it.
@@ -31,6 +33,13 @@ pub struct RuntimeConfig {
     /// How long a request waits for room in a full queue; zero fails at once,
     /// [`Duration::MAX`] waits for as long as it takes.
     pub send_timeout: Duration,
+    /// How many events each owner's mailbox holds, from
+    /// [`MIN_MAILBOX_CAPACITY`](super::MIN_MAILBOX_CAPACITY) to
+    /// [`MAX_MAILBOX_CAPACITY`](super::MAX_MAILBOX_CAPACITY) (else
+    /// [`StartError::Config`](super::StartError::Config)). Half is
+    /// reserved for completions: an owner may have that many commands outstanding. The
+    /// slots are allocated when an owner registers.
+    pub mailbox_capacity: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -40,6 +49,7 @@ impl Default for RuntimeConfig {
             core: CoreConfig::default(),
             queue_capacity: 1024,
             send_timeout: Duration::from_secs(1),
+            mailbox_capacity: 1024,
         }
     }
 }
@@ -69,6 +79,13 @@ impl RuntimeConfig {
         self.send_timeout = timeout;
         self
     }
+
+    /// Sets each owner's mailbox capacity; checked by
+    /// [`Runtime::start`](super::Runtime::start).
+    pub fn with_mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.mailbox_capacity = capacity;
+        self
+    }
 }
 
 impl RuntimeConfig {
@@ -83,6 +100,13 @@ impl RuntimeConfig {
                 field: "queue_capacity",
                 value: self.queue_capacity.to_string(),
                 reason: "must be at least 1 and at most MAX_QUEUE_CAPACITY (1048576)",
+            });
+        }
+        if !(MIN_MAILBOX_CAPACITY..=MAX_MAILBOX_CAPACITY).contains(&self.mailbox_capacity) {
+            return Err(StartError::Config {
+                field: "mailbox_capacity",
+                value: self.mailbox_capacity.to_string(),
+                reason: "must be at least MIN_MAILBOX_CAPACITY (4) and at most MAX_MAILBOX_CAPACITY (1048576)",
             });
         }
         Ok(())

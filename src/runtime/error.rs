@@ -50,6 +50,16 @@ pub enum RequestError {
     /// The actor has stopped.
     #[error("the runtime has stopped")]
     Stopped,
+    /// The owner already has as many commands outstanding as its mailbox reserves
+    /// completions for. The command was not submitted (and is dropped); receive
+    /// completions from the mailbox, then submit again.
+    #[error("{outstanding} commands outstanding, the owner's limit is {limit}")]
+    Backlog {
+        /// Commands submitted whose completion was not received yet.
+        outstanding: usize,
+        /// Half the mailbox capacity.
+        limit: usize,
+    },
 }
 
 /// Why [`Owner::create`](super::Owner::create) failed. No ticket or pin is left behind.

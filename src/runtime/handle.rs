@@ -15,6 +15,7 @@ use crate::owner::OwnerKey;
 use super::actor::Actor;
 use super::config::RuntimeConfig;
 use super::error::{PinRequestError, RequestError, StartError};
+use super::mailbox::HeldBack;
 use super::owner::Owner;
 use super::pin::ModulePin;
 use super::protocol::{Release, Request};
@@ -49,6 +50,7 @@ impl Runtime {
             next_request: AtomicU64::new(1),
             poisoned: Arc::clone(&poisoned),
             send_timeout: config.send_timeout,
+            mailbox_capacity: config.mailbox_capacity,
         });
         // The actor gets the flag only: a sender in its hands would keep its own queues
         // open and it would never see the last handle go.
@@ -75,6 +77,7 @@ pub(crate) struct Shared {
     next_request: AtomicU64,
     poisoned: Arc<AtomicBool>,
     send_timeout: Duration,
+    mailbox_capacity: usize,
 }
 
 impl Shared {
@@ -129,20 +132,25 @@ impl RuntimeHandle {
     /// Registers an owner on the calling thread: the returned [`Owner`] is bound to this
     /// thread and cannot leave it.
     ///
+    /// Its mailbox is bounded by
+    /// [`RuntimeConfig::mailbox_capacity`] (see [`OwnerEvent`](super::OwnerEvent)).
+    ///
     /// # Errors
     ///
     /// [`RequestError`] if the actor cannot be reached.
     pub fn register_owner(&self, name: impl Into<String>) -> Result<Owner, RequestError> {
         let name = name.into();
-        let (mailbox_tx, mailbox_rx) = crossbeam_channel::unbounded();
+        let (mailbox_tx, mailbox_rx) = crossbeam_channel::bounded(self.shared.mailbox_capacity);
+        let held_back = HeldBack::default();
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         self.shared.send(Request::RegisterOwner {
             name: name.clone(),
             mailbox: mailbox_tx,
+            held_back: Arc::clone(&held_back),
             reply: reply_tx,
         })?;
         let key: OwnerKey = self.shared.answer(&reply_rx)?;
-        Ok(Owner::new(self.clone(), key, name, mailbox_rx))
+        Ok(Owner::new(self.clone(), key, name, mailbox_rx, held_back))
     }
 
     /// Submits `command` and waits up to `timeout` for its outcome; a timeout too long

@@ -1,26 +1,33 @@
 //! Owners: named roles bound to one thread, with a mailbox.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::abi::Capability;
-use crate::generation::deadline::deadline_after;
 use crate::generation::{Command, Notice, Outcome, RequestId};
 use crate::owner::{OwnerKey, Subscription};
 
 use super::error::{CreateError, PinRequestError, RequestError};
 use super::handle::RuntimeHandle;
 use super::instance::Instance;
+use super::mailbox::{HeldBack, completion_share};
 use super::pin::ModulePin;
 use super::protocol::{Release, Request, Reservation};
 
 /// What arrives in an owner's mailbox.
+///
+/// The mailbox is bounded (see [`RuntimeConfig::mailbox_capacity`]): completions are
+/// never dropped, because an owner cannot have more commands outstanding than their
+/// share; notices that find no room are coalesced into one [`Lagged`](Self::Lagged).
+///
+/// [`RuntimeConfig::mailbox_capacity`]: super::RuntimeConfig::mailbox_capacity
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OwnerEvent {
@@ -30,6 +37,18 @@ pub enum OwnerEvent {
     /// recreate from `notice.new` at the next safe point and drop what you hold of
     /// `notice.old`.
     Draining(Notice),
+    /// The mailbox had no room for some notices, so they were not queued; this replaces
+    /// them. Treat each of `draining` as a [`Draining`](Self::Draining) notice: together
+    /// they are everything this owner must know now. A generation named in an earlier
+    /// notice may be named again.
+    Lagged {
+        /// How many notices were not queued.
+        missed: u64,
+        /// One notice per generation that drains now and that this owner holds
+        /// something of or subscribes to, oldest drain first; `new` is the plugin's
+        /// generation active when this was sent.
+        draining: Vec<Notice>,
+    },
 }
 
 /// The one outcome of one submitted command, delivered to the owner that submitted it.
@@ -49,12 +68,25 @@ pub struct CommandCompleted {
 /// `!Send` and `!Sync`: it stays on the thread that registered it. When it and every
 /// instance it created are dropped (at the latest when its thread ends or unwinds), the
 /// runtime releases whatever the owner still held.
+///
+/// # Mailbox
+///
+/// At most [`outstanding_limit`](Self::outstanding_limit) commands may be outstanding
+/// (submitted, completion not yet received); beyond that [`submit`](Self::submit) fails
+/// at once with [`RequestError::Backlog`]. Receiving a completion makes room again.
 #[derive(Debug)]
 pub struct Owner {
     binding: Rc<OwnerBinding>,
     mailbox: Receiver<OwnerEvent>,
     /// Events received while [`call`](Self::call) waited for its own outcome.
     held_back: RefCell<VecDeque<OwnerEvent>>,
+    /// `held_back`'s length (plus one while `call` waits), shared with the actor so that
+    /// it counts against the mailbox's capacity.
+    held_back_len: HeldBack,
+    /// Commands submitted whose completion was not received yet.
+    outstanding: Cell<usize>,
+    /// The completions' share of the mailbox.
+    outstanding_limit: usize,
 }
 
 static_assertions::assert_not_impl_any!(Owner: Send, Sync);
@@ -91,7 +123,9 @@ impl Owner {
         key: OwnerKey,
         name: String,
         mailbox: Receiver<OwnerEvent>,
+        held_back_len: HeldBack,
     ) -> Self {
+        let capacity = mailbox.capacity().unwrap_or(0);
         let binding = Rc::new(OwnerBinding {
             key,
             name,
@@ -103,6 +137,9 @@ impl Owner {
             binding,
             mailbox,
             held_back: RefCell::new(VecDeque::new()),
+            held_back_len,
+            outstanding: Cell::new(0),
+            outstanding_limit: completion_share(capacity),
         }
     }
 
@@ -204,8 +241,18 @@ impl Owner {
     ///
     /// # Errors
     ///
-    /// [`RequestError`] if the command could not be queued.
+    /// [`RequestError::Backlog`] at once, without waiting, if
+    /// [`outstanding_limit`](Self::outstanding_limit) commands are outstanding: receive
+    /// their completions first. The other variants if the command could not be queued.
+    /// On any error the command was not submitted and is dropped.
     pub fn submit(&self, command: Command) -> Result<RequestId, RequestError> {
+        let outstanding = self.outstanding.get();
+        if outstanding >= self.outstanding_limit {
+            return Err(RequestError::Backlog {
+                outstanding,
+                limit: self.outstanding_limit,
+            });
+        }
         let request_id = self.binding.runtime.shared.next_request_id();
         self.binding.runtime.shared.send(Request::Submit {
             request_id,
@@ -213,49 +260,109 @@ impl Owner {
             command,
             waiter: None,
         })?;
+        self.outstanding.set(outstanding + 1);
         Ok(request_id)
     }
 
+    /// How many commands this owner submitted whose completion it has not received.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.get()
+    }
+
+    /// How many commands may be outstanding at once: the completions' share of the
+    /// mailbox, half of [`RuntimeConfig::mailbox_capacity`].
+    ///
+    /// [`RuntimeConfig::mailbox_capacity`]: super::RuntimeConfig::mailbox_capacity
+    pub fn outstanding_limit(&self) -> usize {
+        self.outstanding_limit
+    }
+
+    /// How many events wait in the mailbox; never more than
+    /// [`RuntimeConfig::mailbox_capacity`].
+    ///
+    /// [`RuntimeConfig::mailbox_capacity`]: super::RuntimeConfig::mailbox_capacity
+    pub fn pending(&self) -> usize {
+        self.held_back.borrow().len() + self.mailbox.len()
+    }
+
     /// Submits `command` and waits up to `timeout` for its outcome. Other events that
-    /// arrive meanwhile stay in the mailbox, in order. A timeout too long for the clock
-    /// (up to [`Duration::MAX`]) waits for as long as it takes.
+    /// arrive meanwhile stay in the mailbox, in order. A `timeout` too large to add to
+    /// the current time (such as [`Duration::MAX`]) waits without a deadline.
     ///
     /// # Errors
     ///
     /// [`RequestError::Timeout`] if the outcome did not come in time; it will still
-    /// arrive in the mailbox as [`OwnerEvent::CommandCompleted`].
+    /// arrive in the mailbox as [`OwnerEvent::CommandCompleted`]. The errors of
+    /// [`submit`](Self::submit) if the command was not submitted.
     pub fn call(&self, command: Command, timeout: Duration) -> Result<Outcome, RequestError> {
         let request_id = self.submit(command)?;
-        let deadline = deadline_after(Instant::now(), timeout);
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::MAX, |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
+            // Counted as held back before it leaves the channel, so the actor never sees
+            // the mailbox emptier than it is (see `Outbox::has_room`).
+            self.held_back_len.fetch_add(1, Ordering::SeqCst);
             match self.mailbox.recv_timeout(left) {
                 Ok(OwnerEvent::CommandCompleted(done)) if done.request_id == request_id => {
+                    self.held_back_len.fetch_sub(1, Ordering::SeqCst);
+                    self.completion_received();
                     return Ok(done.outcome);
                 }
                 Ok(other) => self.held_back.borrow_mut().push_back(other),
-                Err(RecvTimeoutError::Timeout) => return Err(RequestError::Timeout),
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(self.binding.runtime.shared.gone());
+                Err(e) => {
+                    self.held_back_len.fetch_sub(1, Ordering::SeqCst);
+                    return Err(match e {
+                        RecvTimeoutError::Timeout => RequestError::Timeout,
+                        RecvTimeoutError::Disconnected => self.binding.runtime.shared.gone(),
+                    });
                 }
             }
         }
     }
 
     /// The next event in the mailbox, without waiting.
+    ///
+    /// Never blocks, locks or allocates: fit for a real-time thread's safe point.
     pub fn try_recv(&self) -> Option<OwnerEvent> {
-        if let Some(event) = self.held_back.borrow_mut().pop_front() {
-            return Some(event);
-        }
-        self.mailbox.try_recv().ok()
+        let event = match self.take_held_back() {
+            Some(event) => event,
+            None => self.mailbox.try_recv().ok()?,
+        };
+        self.received(&event);
+        Some(event)
     }
 
     /// The next event in the mailbox, waiting up to `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<OwnerEvent> {
-        if let Some(event) = self.held_back.borrow_mut().pop_front() {
-            return Some(event);
+        let event = match self.take_held_back() {
+            Some(event) => event,
+            None => self.mailbox.recv_timeout(timeout).ok()?,
+        };
+        self.received(&event);
+        Some(event)
+    }
+
+    /// The oldest event [`call`](Self::call) held back, if any.
+    fn take_held_back(&self) -> Option<OwnerEvent> {
+        let event = self.held_back.borrow_mut().pop_front()?;
+        self.held_back_len.fetch_sub(1, Ordering::SeqCst);
+        Some(event)
+    }
+
+    /// Counts an event handed out.
+    fn received(&self, event: &OwnerEvent) {
+        if let OwnerEvent::CommandCompleted(_) = event {
+            self.completion_received();
         }
-        self.mailbox.recv_timeout(timeout).ok()
+    }
+
+    /// One command less is outstanding.
+    fn completion_received(&self) {
+        let outstanding = self.outstanding.get();
+        debug_assert!(outstanding > 0, "a completion this owner never submitted");
+        self.outstanding.set(outstanding.saturating_sub(1));
     }
 
     /// Asks to be told about `subscription`'s lifecycle notices even where this owner

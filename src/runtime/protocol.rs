@@ -15,6 +15,7 @@ use crate::owner::{
     InstanceKey, OwnerKey, ReserveError, Subscription, Ticket, TicketError, TicketKey,
 };
 
+use super::mailbox::HeldBack;
 use super::owner::OwnerEvent;
 
 /// What waits in the bounded request queue: everything that asks the actor for
@@ -30,7 +31,9 @@ pub(crate) enum Request {
     },
     RegisterOwner {
         name: String,
+        /// A bounded channel; see `mailbox.rs` for how it is shared.
         mailbox: Sender<OwnerEvent>,
+        held_back: HeldBack,
         reply: Sender<OwnerKey>,
     },
     Subscribe {

@@ -117,3 +117,73 @@ fn a_full_request_queue_is_a_typed_error_after_the_send_timeout() {
     assert!(matches!(outcome, Outcome::Snapshot(_)));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn an_owner_that_does_not_read_gets_a_backlog_error_at_once_and_loses_no_completion() {
+    let root = std::env::temp_dir().join(format!("plugin-runtime-backlog-{}", std::process::id()));
+    let runtime = Runtime::start(
+        RuntimeConfig::default()
+            .with_loader(LoaderConfig::default().with_shadow_root(&root))
+            .with_mailbox_capacity(16)
+            .with_send_timeout(Duration::from_secs(3600)),
+    )
+    .unwrap();
+    let owner = runtime.register_owner("control").unwrap();
+    assert_eq!(owner.outstanding_limit(), 8);
+
+    // The actor answers nothing while blocked: the refusal cannot come from it, and a
+    // submit that waited for it would hang here.
+    let (release, until) = crossbeam_channel::bounded::<()>(0);
+    runtime.shared.send(Request::Block { until }).unwrap();
+    let mut accepted = Vec::new();
+    let refused = loop {
+        match owner.submit(Command::Snapshot) {
+            Ok(id) => accepted.push(id),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        refused,
+        RequestError::Backlog {
+            outstanding: 8,
+            limit: 8
+        }
+    );
+    assert_eq!(accepted.len(), 8);
+    assert_eq!(
+        owner.call(Command::Snapshot, Duration::MAX),
+        Err(refused),
+        "call is bounded by the same limit"
+    );
+    drop(release);
+
+    // Every accepted command completes exactly once; receiving makes room again.
+    let mut completed = Vec::new();
+    while completed.len() < accepted.len() {
+        match owner.recv_timeout(Duration::from_secs(10)) {
+            Some(OwnerEvent::CommandCompleted(done)) => completed.push(done.request_id),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(completed, accepted);
+    assert_eq!(owner.outstanding(), 0);
+    assert_eq!(owner.try_recv(), None);
+    let outcome = owner.call(Command::Snapshot, Duration::MAX).unwrap();
+    assert!(matches!(outcome, Outcome::Snapshot(_)), "{outcome:?}");
+    assert_eq!(owner.outstanding(), 0);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn an_absurd_mailbox_capacity_is_a_typed_start_error() {
+    for capacity in [0, 3, MAX_MAILBOX_CAPACITY + 1, usize::MAX] {
+        let result = Runtime::start(RuntimeConfig::default().with_mailbox_capacity(capacity));
+        assert!(
+            matches!(
+                result,
+                Err(StartError::Config { field: "mailbox_capacity", ref value, .. }) if *value == capacity.to_string()
+            ),
+            "{result:?}"
+        );
+    }
+}
