@@ -3,6 +3,8 @@
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use libloading::os::unix::{Library as UnixLibrary, RTLD_LOCAL, RTLD_NOW};
 
@@ -30,8 +32,13 @@ static HOST_CONTEXT: HostContext = HostContext {
     log: Some(host_log),
 };
 
+/// The shortest deadline a lifecycle call may be given.
+pub const MIN_LIFECYCLE_TIMEOUT: Duration = Duration::from_millis(1);
+/// The longest deadline a lifecycle call may be given.
+pub const MAX_LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// How a [`LibraryLoader`] is set up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LoaderConfig {
     /// The directory under which the loader makes its private shadow directory. `None`
@@ -41,6 +48,25 @@ pub struct LoaderConfig {
     /// library that crashes kills the probe instead of the host (see
     /// [`probe`](super::probe)). `None`: no probe is configured.
     pub probe: Option<PathBuf>,
+    /// How long a module's `init` may run before the load fails with
+    /// [`LoadError::InitTimedOut`]. Between [`MIN_LIFECYCLE_TIMEOUT`] and
+    /// [`MAX_LIFECYCLE_TIMEOUT`]; 10 seconds by default.
+    pub init_timeout: Duration,
+    /// How long a module's `deinit` may run before the close gives up on it and reports
+    /// [`CloseOutcome::KeptLoaded`]. Between [`MIN_LIFECYCLE_TIMEOUT`] and
+    /// [`MAX_LIFECYCLE_TIMEOUT`]; 10 seconds by default.
+    pub deinit_timeout: Duration,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            shadow_root: None,
+            probe: None,
+            init_timeout: Duration::from_secs(10),
+            deinit_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl LoaderConfig {
@@ -55,16 +81,50 @@ impl LoaderConfig {
         self.probe = Some(path.into());
         self
     }
+
+    /// Sets the deadlines of `init` and `deinit` (see
+    /// [`init_timeout`](Self::init_timeout) and [`deinit_timeout`](Self::deinit_timeout)).
+    pub fn with_lifecycle_timeouts(mut self, init: Duration, deinit: Duration) -> Self {
+        self.init_timeout = init;
+        self.deinit_timeout = deinit;
+        self
+    }
+
+    /// Checks every setting against its bounds.
+    fn validate(&self) -> Result<(), LoadError> {
+        for (setting, value) in [
+            ("init_timeout", self.init_timeout),
+            ("deinit_timeout", self.deinit_timeout),
+        ] {
+            if !(MIN_LIFECYCLE_TIMEOUT..=MAX_LIFECYCLE_TIMEOUT).contains(&value) {
+                return Err(LoadError::InvalidTimeout {
+                    setting,
+                    value,
+                    min: MIN_LIFECYCLE_TIMEOUT,
+                    max: MAX_LIFECYCLE_TIMEOUT,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The real loader. See the [module documentation](super).
+///
+/// # Thread-safety
+///
+/// A loader is `Sync`, and its methods take `&self`: loads and closes may run on several
+/// threads at once. The only state they share is the shadow directory's counter of copy
+/// names, which is atomic; copying, `dlopen`, `init`, `deinit` and `dlclose` hold no lock
+/// of the loader's (the OS loader has its own, held during `dlopen` and `dlclose` only,
+/// not during `init` or `deinit`).
 ///
 /// # Examples
 ///
 /// ```no_run
 /// use plugin_runtime::loader::{LibraryLoader, LoaderConfig};
 ///
-/// let mut loader = LibraryLoader::new(LoaderConfig::default())?;
+/// let loader = LibraryLoader::new(LoaderConfig::default())?;
 /// let library = loader.load("plugins/libgain.so".as_ref(), Some("example.gain"))?;
 /// println!("{} {}", library.module().plugin_id, library.module().version);
 /// let report = loader.close(library);
@@ -74,6 +134,8 @@ impl LoaderConfig {
 #[derive(Debug)]
 pub struct LibraryLoader {
     shadow: ShadowDir,
+    init_timeout: Duration,
+    deinit_timeout: Duration,
 }
 
 impl LibraryLoader {
@@ -82,12 +144,18 @@ impl LibraryLoader {
     ///
     /// # Errors
     ///
+    /// [`LoadError::InvalidTimeout`] if a deadline is out of bounds,
     /// [`LoadError::ShadowDirectory`] if the directory cannot be created.
     pub fn new(config: LoaderConfig) -> Result<Self, LoadError> {
+        config.validate()?;
         let root = config.shadow_root.unwrap_or_else(ShadowDir::default_root);
         let shadow = ShadowDir::create(&root)
             .map_err(|source| LoadError::ShadowDirectory { path: root, source })?;
-        Ok(Self { shadow })
+        Ok(Self {
+            shadow,
+            init_timeout: config.init_timeout,
+            deinit_timeout: config.deinit_timeout,
+        })
     }
 
     /// This loader's private shadow directory.
@@ -108,9 +176,11 @@ impl LibraryLoader {
     /// One [`LoadError`] variant per failing step, and the shadow copy is removed. A
     /// library refused before its `init` ran is closed again. One whose `init` failed is
     /// kept loaded (see [`LoadError::Init`]): `init` may have started threads, and
-    /// `deinit` only follows a successful `init`.
+    /// `deinit` only follows a successful `init`. One whose `init` did not return within
+    /// the deadline is kept loaded too, and its thread left running
+    /// ([`LoadError::InitTimedOut`]).
     pub fn load(
-        &mut self,
+        &self,
         path: &Path,
         expected_plugin_id: Option<&str>,
     ) -> Result<LoadedLibrary, LoadError> {
@@ -136,7 +206,7 @@ impl LibraryLoader {
     /// ```no_run
     /// use plugin_runtime::loader::{LibraryLoader, LoaderConfig};
     ///
-    /// let mut loader = LibraryLoader::new(LoaderConfig::default())?;
+    /// let loader = LibraryLoader::new(LoaderConfig::default())?;
     /// let (module, closed) = loader.describe("plugins/libgain.so".as_ref(), None)?;
     /// for capability in &module.capabilities {
     ///     println!("{}/{}", capability.kind, capability.type_id);
@@ -145,7 +215,7 @@ impl LibraryLoader {
     /// # Ok::<(), plugin_runtime::loader::LoadError>(())
     /// ```
     pub fn describe(
-        &mut self,
+        &self,
         path: &Path,
         expected_plugin_id: Option<&str>,
     ) -> Result<(ModuleInfo, CloseReport), LoadError> {
@@ -154,7 +224,7 @@ impl LibraryLoader {
 
     /// [`describe`](Self::describe), telling `progress` each step before taking it.
     pub(crate) fn describe_observed(
-        &mut self,
+        &self,
         path: &Path,
         expected_plugin_id: Option<&str>,
         progress: &mut dyn FnMut(Step),
@@ -167,7 +237,7 @@ impl LibraryLoader {
     /// [`load`](Self::load), telling `progress` each step before taking it; without
     /// `init` (and then without `deinit` at close) unless `run_init`.
     pub(crate) fn load_observed(
-        &mut self,
+        &self,
         path: &Path,
         expected_plugin_id: Option<&str>,
         run_init: bool,
@@ -204,7 +274,8 @@ impl LibraryLoader {
                 });
             }
         };
-        match start(&library, path, expected_plugin_id, run_init, progress) {
+        let init_timeout = run_init.then_some(self.init_timeout);
+        match start(&library, path, expected_plugin_id, init_timeout, progress) {
             Ok(started) => Ok(LoadedLibrary {
                 library: Some(library),
                 info: started.info,
@@ -223,6 +294,18 @@ impl LibraryLoader {
                 remove_copy(&shadow_path);
                 Err(e)
             }
+            Err(LoadError::InitTimedOut { timeout, .. }) => {
+                // The `init` thread may still be running the library's code, and nothing
+                // can stop it: the library stays loaded for good.
+                tracing::error!(path = %path.display(), ?timeout, "init did not return in time; its thread is left running and the library stays loaded");
+                std::mem::forget(library);
+                remove_copy(&shadow_path);
+                Err(LoadError::InitTimedOut {
+                    path: path.to_owned(),
+                    shadow_path,
+                    timeout,
+                })
+            }
             Err(e) => {
                 // Refused before any of its code ran (only its descriptor was read).
                 if let Err(close) = library.close() {
@@ -239,18 +322,20 @@ impl LibraryLoader {
     ///
     /// If `deinit` fails or panics, the plugin's own threads may still run its code, so
     /// the library is not closed at all: it stays loaded for the life of the process and
-    /// the report says [`CloseOutcome::KeptLoaded`].
-    pub fn close(&mut self, library: LoadedLibrary) -> CloseReport {
+    /// the report says [`CloseOutcome::KeptLoaded`]. The same holds when `deinit` has not
+    /// returned by the loader's deadline ([`LoaderConfig::deinit_timeout`]): its thread is
+    /// left running, detached, and the close returns.
+    pub fn close(&self, library: LoadedLibrary) -> CloseReport {
         self.close_observed(library, &mut |_| {})
     }
 
     /// [`close`](Self::close), telling `progress` each step before taking it.
     pub(crate) fn close_observed(
-        &mut self,
+        &self,
         mut library: LoadedLibrary,
         progress: &mut dyn FnMut(Step),
     ) -> CloseReport {
-        let outcome = library.close_inner(progress);
+        let outcome = library.close_inner(self.deinit_timeout, progress);
         let shadow_removed = std::fs::remove_file(&library.shadow_path).is_ok();
         CloseReport {
             plugin_id: library.info.plugin_id.clone(),
@@ -383,7 +468,11 @@ impl LoadedLibrary {
         })
     }
 
-    fn close_inner(&mut self, progress: &mut dyn FnMut(Step)) -> CloseOutcome {
+    fn close_inner(
+        &mut self,
+        deinit_timeout: Duration,
+        progress: &mut dyn FnMut(Step),
+    ) -> CloseOutcome {
         let Some(library) = self.library.take() else {
             return CloseOutcome::KeptLoaded {
                 reason: "the library was already given up".into(),
@@ -391,13 +480,20 @@ impl LoadedLibrary {
         };
         if let Some(deinit) = self.deinit {
             progress(Step::Deinit);
-            let result = on_lifecycle_thread("plugin-deinit", || {
+            let result = on_lifecycle_thread("plugin-deinit", deinit_timeout, move || {
                 // SAFETY: `deinit` comes from the validated descriptor of this still open
-                // library, and runs once: `library` was taken out of `self` above.
+                // library, and runs once: `library` was taken out of `self` above. The
+                // library stays loaded while the call runs: it is closed only after the
+                // call returned, and leaked if it does not return in time.
                 call_with_error(|error| unsafe { deinit(error) })
             });
             if let Err(e) = result {
-                let reason = format!("deinit failed: {e}");
+                let reason = match e {
+                    LifecycleError::Failed(e) => format!("deinit failed: {e}"),
+                    LifecycleError::TimedOut => format!(
+                        "deinit did not return within {deinit_timeout:?}; its thread was left running and the library stays loaded"
+                    ),
+                };
                 tracing::error!(plugin_id = %self.info.plugin_id, %reason, "keeping the library loaded");
                 // Deliberately leaked: its threads may still be running its code.
                 std::mem::forget(library);
@@ -546,32 +642,64 @@ impl<'lib, C: Capability> ResolvedCapability<'lib, C> {
     }
 }
 
-/// Runs a module's `init` or `deinit` on a thread that ends when the call returns.
+/// Runs a module's `init` or `deinit` on a thread of its own, for at most `deadline`.
 ///
 /// A plugin's standard library registers thread-local destructors on whichever thread
 /// first touches some of its state (spawning a thread, panicking), and glibc keeps a
 /// library mapped while any live thread holds such a destructor. Running the module
 /// lifecycle on a thread of its own keeps those registrations off long-lived host
-/// threads (above all the runtime's actor, which lives as long as the runtime).
+/// threads (above all the runtime's loader threads, which live as long as the runtime).
+///
+/// When the call returns in time, the thread is joined, so it has ended (and run its
+/// thread-local destructors) before the library can be closed. When it does not, the
+/// thread is detached: nothing can stop it, it may still be running the library's code,
+/// and the caller must keep the library loaded for good.
 fn on_lifecycle_thread(
     name: &str,
-    call: impl FnOnce() -> Result<(), CallError> + Send,
-) -> Result<(), CallError> {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn_scoped(scope, call)
-            .map_err(|e| CallError {
+    deadline: Duration,
+    call: impl FnOnce() -> Result<(), CallError> + Send + 'static,
+) -> Result<(), LifecycleError> {
+    let (returned, result) = mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            // The receiver is gone only after the deadline; the result is then unwanted.
+            let _ = returned.send(call());
+        })
+        .map_err(|e| {
+            LifecycleError::Failed(CallError {
                 status: Status::ERROR,
                 message: format!("cannot start the {name} thread: {e}"),
-            })?;
-        thread.join().unwrap_or_else(|_| {
-            Err(CallError {
+            })
+        })?;
+    match result.recv_timeout(deadline) {
+        Ok(result) => {
+            // The call returned; what is left is the thread's exit.
+            let _ = thread.join();
+            result.map_err(LifecycleError::Failed)
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            // The sender was dropped without a result: the call unwound.
+            let _ = thread.join();
+            Err(LifecycleError::Failed(CallError {
                 status: Status::PANIC,
                 message: format!("the {name} call unwound into the host"),
-            })
-        })
-    })
+            }))
+        }
+        Err(RecvTimeoutError::Timeout) => {
+            // Dropping the handle detaches the thread.
+            drop(thread);
+            Err(LifecycleError::TimedOut)
+        }
+    }
+}
+
+/// Why a lifecycle call did not succeed.
+enum LifecycleError {
+    /// It returned an error or unwound.
+    Failed(CallError),
+    /// It did not return by its deadline; its thread is still running.
+    TimedOut,
 }
 
 /// Runs a plugin call that reports errors through an [`ErrorBuf`].
@@ -612,15 +740,17 @@ struct Started {
     deinit: Option<DeinitFn>,
 }
 
-/// Finds the entry symbol, validates the descriptor and runs `init` if `run_init`.
+/// Finds the entry symbol, validates the descriptor and runs `init` with this deadline if
+/// `init_timeout` is given.
 ///
 /// Without `init` the result has no `deinit` either: the ABI pairs `deinit` with a
-/// successful `init`.
+/// successful `init`. A timed-out `init` is [`LoadError::InitTimedOut`] with an empty
+/// shadow path, which the caller fills in.
 fn start(
     library: &UnixLibrary,
     path: &Path,
     expected_plugin_id: Option<&str>,
-    run_init: bool,
+    init_timeout: Option<Duration>,
     progress: &mut dyn FnMut(Step),
 ) -> Result<Started, LoadError> {
     progress(Step::EntrySymbol);
@@ -636,23 +766,32 @@ fn start(
     // SAFETY: `descriptor` came from the entry symbol of `library`, which stays loaded
     // for the whole call.
     let module = unsafe { validate(descriptor, expected_plugin_id) }?;
-    if !run_init {
+    let Some(init_timeout) = init_timeout else {
         return Ok(Started {
             info: module.info,
             capabilities: module.capabilities,
             deinit: None,
         });
-    }
+    };
     if let Some(init) = module.init {
         progress(Step::Init);
-        on_lifecycle_thread("plugin-init", || {
+        on_lifecycle_thread("plugin-init", init_timeout, move || {
             // SAFETY: `init` comes from the validated descriptor; `HOST_CONTEXT` is a
-            // static that outlives the library, as the ABI requires.
+            // static that outlives the library, as the ABI requires. The library stays
+            // loaded while the call runs: the caller leaks it if the call does not
+            // return in time.
             call_with_error(|error| unsafe { init(&HOST_CONTEXT, error) })
         })
-        .map_err(|e| LoadError::Init {
-            status: e.status,
-            message: e.message,
+        .map_err(|e| match e {
+            LifecycleError::Failed(e) => LoadError::Init {
+                status: e.status,
+                message: e.message,
+            },
+            LifecycleError::TimedOut => LoadError::InitTimedOut {
+                path: path.to_owned(),
+                shadow_path: PathBuf::new(),
+                timeout: init_timeout,
+            },
         })?;
     }
     Ok(Started {

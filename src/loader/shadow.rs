@@ -19,7 +19,9 @@ static NEXT_LOADER: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug)]
 pub(crate) struct ShadowDir {
     dir: PathBuf,
-    next_copy: u64,
+    /// The number in the next copy's name. Atomic, so that loads on several threads
+    /// never share a name and hold no lock while they copy.
+    next_copy: AtomicU64,
 }
 
 impl ShadowDir {
@@ -51,7 +53,10 @@ impl ShadowDir {
         let n = NEXT_LOADER.fetch_add(1, Ordering::Relaxed);
         let dir = root.join(format!("{}-{}-{n}", me.pid, me.start_time));
         DirBuilder::new().mode(0o700).create(&dir)?;
-        Ok(Self { dir, next_copy: 0 })
+        Ok(Self {
+            dir,
+            next_copy: AtomicU64::new(0),
+        })
     }
 
     /// The directory.
@@ -62,7 +67,7 @@ impl ShadowDir {
     /// Copies `installed` to a new, never-used name in the directory.
     ///
     /// Refuses anything that is not a regular file (a directory, a device) before copying.
-    pub(crate) fn copy_in(&mut self, installed: &Path) -> io::Result<PathBuf> {
+    pub(crate) fn copy_in(&self, installed: &Path) -> io::Result<PathBuf> {
         let meta = fs::metadata(installed)?;
         if !meta.is_file() {
             return Err(io::Error::new(
@@ -85,8 +90,8 @@ impl ShadowDir {
                 }
             })
             .collect();
-        let copy = self.dir.join(format!("g{:06}-{name}", self.next_copy));
-        self.next_copy += 1;
+        let n = self.next_copy.fetch_add(1, Ordering::Relaxed);
+        let copy = self.dir.join(format!("g{n:06}-{name}"));
         fs::copy(installed, &copy)?;
         Ok(copy)
     }
@@ -232,7 +237,7 @@ mod tests {
     #[test]
     fn directory_is_private_and_copies_get_unique_names() {
         let root = temp_root("private");
-        let mut shadow = ShadowDir::create(&root).unwrap();
+        let shadow = ShadowDir::create(&root).unwrap();
         let mode = fs::metadata(shadow.path()).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700);
         let src = root.join("lib.so");
@@ -290,7 +295,7 @@ mod tests {
     #[test]
     fn copies_get_plain_names() {
         let root = temp_root("names");
-        let mut shadow = ShadowDir::create(&root).unwrap();
+        let shadow = ShadowDir::create(&root).unwrap();
         let src = root.join("lib odd\nname\u{e9}.so");
         fs::write(&src, b"x").unwrap();
         let copy = shadow.copy_in(&src).unwrap();
@@ -306,7 +311,7 @@ mod tests {
     #[test]
     fn copy_refuses_a_directory() {
         let root = temp_root("dir");
-        let mut shadow = ShadowDir::create(&root).unwrap();
+        let shadow = ShadowDir::create(&root).unwrap();
         let err = shadow.copy_in(&root).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         fs::remove_dir_all(&root).unwrap();

@@ -26,6 +26,8 @@ pub const FIXTURES: &[&str] = &[
     "fixture-gauge-new",
     "example-gain",
     "fixture-crash-entry",
+    "fixture-slow-init",
+    "fixture-stuck-deinit",
 ];
 
 /// The built fixtures.
