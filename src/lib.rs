@@ -16,7 +16,7 @@
 //!   the actor feeds it inputs with `now` and performs the effects it emits.
 //! * [`owner`]: owners, tickets and instance records, the holds that keep a generation
 //!   from closing.
-//! * [`runtime`]: the actor thread around the core, the loader thread, and what host
+//! * [`runtime`]: the actor thread around the core, the loader threads, and what host
 //!   code holds: [`RuntimeHandle`], [`Owner`] and [`Instance`].
 //!
 //! # Invariants

@@ -118,7 +118,7 @@ fn another_layout_under_the_same_kind_and_major_is_refused_naming_both_sides() {
 
 #[test]
 fn the_loader_reports_each_capability_layout() {
-    let mut loader =
+    let loader =
         LibraryLoader::new(LoaderConfig::default().with_shadow_root(shadow_root("info"))).unwrap();
     let library = loader
         .load(&fixtures().path("fixture-gauge-new"), None)

@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use fixture_api::build::fixtures;
 use fixture_api::{AccumulateFn, ProbeInterface, ProbeNextInterface};
@@ -20,12 +21,16 @@ struct Scratch {
 
 impl Scratch {
     fn new(tag: &str) -> Self {
+        Self::with_config(tag, LoaderConfig::default())
+    }
+
+    fn with_config(tag: &str, config: LoaderConfig) -> Self {
         let root = std::env::temp_dir().join(format!(
             "plugin-runtime-loader-test-{tag}-{}",
             std::process::id()
         ));
         let _ = fs::remove_dir_all(&root);
-        let loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
+        let loader = LibraryLoader::new(config.with_shadow_root(&root)).unwrap();
         Self { root, loader }
     }
 
@@ -63,7 +68,7 @@ fn thread_names() -> Vec<String> {
 }
 
 fn load_error(fixture: &str) -> LoadError {
-    let mut scratch = Scratch::new(fixture);
+    let scratch = Scratch::new(fixture);
     let err = scratch
         .loader
         .load(&fixtures().path(fixture), None)
@@ -83,7 +88,7 @@ fn each_good_fixture_loads_and_is_unmapped_after_close() {
         ("fixture-panicky", "fixture.panicky", "0.1.0"),
         ("fixture-tls", "fixture.tls", "0.1.0"),
     ] {
-        let mut scratch = Scratch::new("good");
+        let scratch = Scratch::new("good");
         let library = scratch
             .loader
             .load(&fixtures().path(fixture), Some(id))
@@ -136,7 +141,7 @@ fn malformed_descriptors_are_refused_with_their_own_variant() {
 
 #[test]
 fn unexpected_plugin_id_is_refused() {
-    let mut scratch = Scratch::new("id");
+    let scratch = Scratch::new("id");
     let err = scratch
         .loader
         .load(&fixtures().path("fixture-echo-v1"), Some("fixture.other"))
@@ -149,7 +154,7 @@ fn unexpected_plugin_id_is_refused() {
 
 #[test]
 fn bad_files_are_refused_at_copy_or_elf_check() {
-    let mut scratch = Scratch::new("files");
+    let scratch = Scratch::new("files");
     let dir = scratch.root.join("inputs");
     fs::create_dir_all(&dir).unwrap();
     let text = dir.join("notes.so");
@@ -177,7 +182,7 @@ fn bad_files_are_refused_at_copy_or_elf_check() {
 
 #[test]
 fn two_loads_of_one_path_are_two_libraries() {
-    let mut scratch = Scratch::new("twice");
+    let scratch = Scratch::new("twice");
     let path = fixtures().path("fixture-echo-v1");
     let a = scratch.loader.load(&path, None).unwrap();
     let b = scratch.loader.load(&path, None).unwrap();
@@ -198,7 +203,7 @@ fn two_loads_of_one_path_are_two_libraries() {
 
 #[test]
 fn replacing_the_installed_file_by_rename_leaves_the_loaded_copy_alone() {
-    let mut scratch = Scratch::new("rename");
+    let scratch = Scratch::new("rename");
     let install = scratch.root.join("installed");
     fs::create_dir_all(&install).unwrap();
     let installed = install.join("libecho.so");
@@ -226,7 +231,7 @@ fn replacing_the_installed_file_by_rename_leaves_the_loaded_copy_alone() {
 
 #[test]
 fn capabilities_resolve_by_kind_type_and_interface_version() {
-    let mut scratch = Scratch::new("resolve");
+    let scratch = Scratch::new("resolve");
     let library = scratch
         .loader
         .load(&fixtures().path("fixture-echo-v2"), None)
@@ -272,7 +277,7 @@ fn capabilities_resolve_by_kind_type_and_interface_version() {
 
 #[test]
 fn every_panic_comes_back_as_an_error_status() {
-    let mut scratch = Scratch::new("panic");
+    let scratch = Scratch::new("panic");
     let library = scratch
         .loader
         .load(&fixtures().path("fixture-panicky"), None)
@@ -323,7 +328,7 @@ fn every_panic_comes_back_as_an_error_status() {
 
 #[test]
 fn init_thread_is_joined_before_close() {
-    let mut scratch = Scratch::new("threaded");
+    let scratch = Scratch::new("threaded");
     let library = scratch
         .loader
         .load(&fixtures().path("fixture-threaded"), None)
@@ -345,7 +350,7 @@ fn init_thread_is_joined_before_close() {
 
 #[test]
 fn thread_local_destructor_keeps_the_library_mapped_and_the_report_says_so() {
-    let mut scratch = Scratch::new("tls");
+    let scratch = Scratch::new("tls");
     let library = scratch
         .loader
         .load(&fixtures().path("fixture-tls"), None)
@@ -387,7 +392,7 @@ fn thread_local_destructor_keeps_the_library_mapped_and_the_report_says_so() {
 
 #[test]
 fn the_benchmark_symbol_is_the_vtable_function() {
-    let mut scratch = Scratch::new("symbol");
+    let scratch = Scratch::new("symbol");
     let library = scratch
         .loader
         .load(&fixtures().path("fixture-echo-v1"), None)
@@ -413,7 +418,7 @@ fn the_benchmark_symbol_is_the_vtable_function() {
 
 #[test]
 fn a_failed_init_is_an_init_error_and_its_code_stays_mapped() {
-    let mut scratch = Scratch::new("init-fails");
+    let scratch = Scratch::new("init-fails");
     let err = scratch
         .loader
         .load(&fixtures().path("fixture-init-fails"), None)
@@ -435,4 +440,118 @@ fn a_failed_init_is_an_init_error_and_its_code_stays_mapped() {
     );
     std::thread::sleep(std::time::Duration::from_millis(20));
     assert!(thread_names().iter().any(|n| n == "fixture-orphan"));
+}
+
+/// Deadlines short enough to keep the tests fast, far below `fixture-slow-init`'s second.
+const SHORT: Duration = Duration::from_millis(100);
+
+#[test]
+fn an_init_past_its_deadline_is_refused_and_its_library_stays_loaded() {
+    let scratch = Scratch::with_config(
+        "init-timeout",
+        LoaderConfig::default().with_lifecycle_timeouts(SHORT, SHORT),
+    );
+    let err = scratch
+        .loader
+        .load(&fixtures().path("fixture-slow-init"), None)
+        .unwrap_err();
+    let LoadError::InitTimedOut {
+        shadow_path,
+        timeout,
+        ..
+    } = &err
+    else {
+        panic!("expected a timed-out init, got {err}");
+    };
+    assert_eq!(*timeout, SHORT);
+    assert_eq!(err.step(), "init");
+    assert!(err.to_string().contains("stays loaded"), "{err}");
+    // Its init thread may still run its code: it must stay mapped, though its copy is
+    // removed (the mapping shows as deleted).
+    assert!(
+        mapped(shadow_path),
+        "a library whose init timed out was unmapped"
+    );
+    assert!(scratch.shadow_files().is_empty(), "the shadow copy stays");
+    assert!(
+        plugin_runtime::loader::code_mapped(shadow_path).unwrap(),
+        "code_mapped disagrees with /proc/self/maps"
+    );
+
+    // The loader goes on: another load and close work.
+    let echo = scratch
+        .loader
+        .load(&fixtures().path("fixture-echo-v1"), None)
+        .unwrap();
+    assert_eq!(scratch.loader.close(echo).outcome, CloseOutcome::Unmapped);
+}
+
+#[test]
+fn a_deinit_past_its_deadline_is_given_up_and_its_library_stays_loaded() {
+    let scratch = Scratch::with_config(
+        "deinit-timeout",
+        LoaderConfig::default().with_lifecycle_timeouts(SHORT, SHORT),
+    );
+    let stuck = scratch
+        .loader
+        .load(&fixtures().path("fixture-stuck-deinit"), None)
+        .unwrap();
+    let shadow = stuck.shadow_path().to_owned();
+    let report = scratch.loader.close(stuck);
+    let CloseOutcome::KeptLoaded { reason } = &report.outcome else {
+        panic!("expected kept loaded, got {:?}", report.outcome);
+    };
+    assert!(reason.contains("deinit did not return within"), "{reason}");
+    assert!(
+        mapped(&shadow),
+        "a library whose deinit never returned was unmapped"
+    );
+
+    let echo = scratch
+        .loader
+        .load(&fixtures().path("fixture-echo-v1"), None)
+        .unwrap();
+    assert_eq!(scratch.loader.close(echo).outcome, CloseOutcome::Unmapped);
+}
+
+#[test]
+fn deadlines_out_of_bounds_are_refused() {
+    for (init, deinit, setting) in [
+        (Duration::ZERO, SHORT, "init_timeout"),
+        (SHORT, Duration::from_secs(7200), "deinit_timeout"),
+    ] {
+        let config = LoaderConfig::default().with_lifecycle_timeouts(init, deinit);
+        let err = LibraryLoader::new(config).unwrap_err();
+        assert!(
+            matches!(err, LoadError::InvalidTimeout { setting: s, .. } if s == setting),
+            "{err}"
+        );
+        assert_eq!(err.step(), "config");
+    }
+}
+
+#[test]
+fn a_slow_init_does_not_hold_up_a_load_on_another_thread() {
+    let scratch = Scratch::new("parallel");
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let slow_done = done_tx.clone();
+        let loader = &scratch.loader;
+        scope.spawn(move || {
+            let slow = loader.load(&fixtures().path("fixture-slow-init"), None);
+            slow_done.send("slow").unwrap();
+            loader.close(slow.unwrap());
+        });
+        // Start the fast load once the slow one is inside its init.
+        while !thread_names().iter().any(|n| n == "plugin-init") {
+            std::thread::yield_now();
+        }
+        let echo = loader
+            .load(&fixtures().path("fixture-echo-v1"), None)
+            .unwrap();
+        done_tx.send("echo").unwrap();
+        loader.close(echo);
+    });
+    let order: Vec<&str> = done_rx.try_iter().collect();
+    assert_eq!(order, ["echo", "slow"]);
 }

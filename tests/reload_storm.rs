@@ -30,11 +30,11 @@ fn scratch(tag: &str) -> PathBuf {
 #[test]
 fn long_five_thousand_generations_of_a_threaded_plugin_leave_no_thread_keys() {
     let root = scratch("threaded");
-    let mut loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
+    let loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
     let path = root.join("libfixture_threaded.so");
     let whole = fs::read(fixtures().path("fixture-threaded")).unwrap();
     fs::write(&path, loadable_part(&whole)).unwrap();
-    let mut reload = |round: usize| {
+    let reload = |round: usize| {
         // `init` starts a worker thread and `deinit` joins it.
         let library = loader.load(&path, Some("fixture.threaded")).unwrap();
         let report = loader.close(library);
@@ -105,7 +105,7 @@ fn long_a_load_that_could_exhaust_thread_keys_is_refused() {
 
 fn exhaust_then_load() {
     let root = scratch("exhaust");
-    let mut loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
+    let loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
     let path = fixtures().path("fixture-threaded");
     let library = loader.load(&path, None).unwrap();
     loader.close(library);

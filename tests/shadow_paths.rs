@@ -24,7 +24,7 @@ fn code_mapped_by_inode(ino: u64, name: &str) -> bool {
 }
 
 fn load_and_close_under(root: &Path) {
-    let mut loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(root)).unwrap();
+    let loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(root)).unwrap();
     let library = loader
         .load(&fixtures().path("fixture-echo-v1"), Some("fixture.echo"))
         .unwrap();

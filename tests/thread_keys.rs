@@ -71,7 +71,7 @@ fn a_host_thread_that_ran_thread_current_exits_safely_after_the_close() {
         "a_host_thread_that_ran_thread_current_exits_safely_after_the_close",
         || {
             let root = scratch("loader");
-            let mut loader =
+            let loader =
                 LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
             let library = loader
                 .load(&fixtures().path("fixture-thread-current"), None)
@@ -217,9 +217,9 @@ fn owner_outlives_the_plugin(tag: &str, call: fn(&mut Instance<ProbeInterface>))
 #[test]
 fn closing_deletes_the_keys_the_library_created() {
     let root = scratch("count");
-    let mut loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
+    let loader = LibraryLoader::new(LoaderConfig::default().with_shadow_root(&root)).unwrap();
     let path = fixtures().path("fixture-thread-current");
-    let mut cycle = || {
+    let cycle = || {
         let library = loader.load(&path, None).unwrap();
         // SAFETY: the fixture exports `fixture_thread_current_touch` with this type.
         let touch: extern "C" fn() -> u64 =

@@ -63,7 +63,7 @@ fn a_file_rewritten_in_place_loads_whole_or_is_refused() {
     let root: PathBuf =
         std::env::temp_dir().join(format!("plugin-runtime-torn-{}", std::process::id()));
     let _ = fs::remove_dir_all(&root);
-    let mut loader =
+    let loader =
         LibraryLoader::new(LoaderConfig::default().with_shadow_root(root.join("shadow"))).unwrap();
     let builds = [
         fs::read(fixtures().path("fixture-echo-v1")).unwrap(),

@@ -24,7 +24,7 @@ fn load_and_close(c: &mut Criterion) {
             .with_shadow_root(&root)
             .with_probe(env!("CARGO_BIN_EXE_plugin-runtime-probe"))
             .with_preflight(preflight);
-        let mut loader = LibraryLoader::new(config).unwrap();
+        let loader = LibraryLoader::new(config).unwrap();
         let name = if preflight { "preflight" } else { "plain" };
         group.bench_function(name, |b| {
             b.iter(|| {

@@ -32,7 +32,7 @@ fn preflight_config(root: &PathBuf) -> LoaderConfig {
 #[test]
 fn a_library_that_crashes_is_refused_and_the_host_goes_on() {
     let root = scratch("crash");
-    let mut loader = LibraryLoader::new(preflight_config(&root)).unwrap();
+    let loader = LibraryLoader::new(preflight_config(&root)).unwrap();
     let err = loader
         .load(&fixtures().path(CRASH_ENTRY), None)
         .expect_err("the preflight must refuse it");

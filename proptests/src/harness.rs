@@ -88,6 +88,8 @@ pub struct Stats {
     pub stale_uses: u64,
     /// Keys and tokens of another core used.
     pub foreign_uses: u64,
+    /// Loads that finished after a newer load of their plugin and never served.
+    pub superseded: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -104,6 +106,7 @@ impl std::ops::AddAssign for Stats {
         self.instances += other.instances;
         self.stale_uses += other.stale_uses;
         self.foreign_uses += other.foreign_uses;
+        self.superseded += other.superseded;
     }
 }
 
@@ -864,6 +867,10 @@ impl Run {
                         .unwrap_or_else(|| panic!("I6: {request_id:?} completed twice"));
                     assert_eq!(owner, submitter, "I6: outcome routed to another owner");
                     match &outcome {
+                        Outcome::Failed(CommandError::Superseded { .. }) => {
+                            self.stats.failed_commands += 1;
+                            self.stats.superseded += 1;
+                        }
                         Outcome::Failed(_) => self.stats.failed_commands += 1,
                         Outcome::ShutDown { stalled } if !stalled.is_empty() => {
                             self.stats.stalled_shutdowns += 1;
@@ -953,6 +960,7 @@ impl Run {
                 CommandError::Load(_) => "load",
                 CommandError::PluginIdMismatch { .. } => "mismatch",
                 CommandError::Cancelled => "cancelled",
+                CommandError::Superseded { .. } => "superseded",
                 CommandError::ShuttingDown => "shutting down",
                 _ => "other",
             }),

@@ -146,6 +146,8 @@ pub struct MLoad {
     pub enable: bool,
     /// Overtaken by an unload, disable or shutdown.
     pub cancelled: bool,
+    /// Its place in the order loads were submitted.
+    pub order: u64,
 }
 
 /// One owner.
@@ -282,6 +284,11 @@ pub struct Model {
     pub shutdown: MShutdown,
     /// What the current step must produce.
     pub expect: StepExpect,
+    /// The order number the next load gets.
+    pub next_order: u64,
+    /// Per plugin, the order of the newest load that made it active: loads finish as if
+    /// in submission order, so an older one finishing later never serves.
+    pub newest_active: BTreeMap<String, u64>,
 }
 
 impl Model {
@@ -300,6 +307,8 @@ impl Model {
             close_outcome: [MClose::Unmapped; INSTALLED_PATHS + 1],
             shutdown: MShutdown::Running,
             expect: StepExpect::default(),
+            next_order: 0,
+            newest_active: BTreeMap::new(),
         }
     }
 
@@ -370,7 +379,9 @@ impl Model {
             expected,
             enable,
             cancelled: false,
+            order: self.next_order,
         });
+        self.next_order += 1;
         self.expect.opens += 1;
     }
 
@@ -526,6 +537,16 @@ impl Model {
             self.complete(load.request, load.submitter, MOutcome::Failed("cancelled"));
             return Some(generation);
         }
+        if self
+            .newest_active
+            .get(&plugin)
+            .is_some_and(|newest| *newest > load.order)
+        {
+            self.drain(generation, None);
+            self.complete(load.request, load.submitter, MOutcome::Failed("superseded"));
+            return Some(generation);
+        }
+        self.newest_active.insert(plugin.clone(), load.order);
         let record = self.plugins.entry(plugin).or_insert(MPlugin {
             path,
             enabled: true,

@@ -106,6 +106,15 @@ pub enum CommandError {
     /// loaded generation was closed again without serving.
     #[error("the load was cancelled by a later command")]
     Cancelled,
+    /// The load finished after a load of the same plugin submitted later had already
+    /// made its generation active (loads run in parallel and may finish out of order).
+    /// The older build was closed again without serving, as if it had finished first
+    /// and been replaced at once.
+    #[error("a later load of plugin `{plugin_id}` finished first; this older one never served")]
+    Superseded {
+        /// The plugin.
+        plugin_id: String,
+    },
     /// The runtime is shutting down and accepts no more work.
     #[error("the runtime is shutting down")]
     ShuttingDown,

@@ -158,6 +158,12 @@ pub struct Lifecycle {
     pub(crate) pins: Arena<PinKey, PinRecord>,
     pub(crate) effects: VecDeque<Effect>,
     pub(crate) shutdown: ShutdownState,
+    /// The submission number the next load gets (see [`PendingLoad::order`]).
+    pub(crate) next_load: u64,
+    /// Per plugin id, the submission number of the newest load that made a generation
+    /// of it active; a load submitted before it is superseded when it finishes. Cleared
+    /// whenever no load is pending, since every later load is newer than all of them.
+    pub(crate) newest_active: HashMap<String, u64>,
 }
 
 /// A read-only view of one generation.
@@ -197,6 +203,8 @@ pub(crate) struct PendingLoad {
     pub(crate) purpose: LoadPurpose,
     /// Set when an unload, disable or shutdown overtook the load.
     pub(crate) cancelled: bool,
+    /// Its place among all loads, in the order they were submitted.
+    pub(crate) order: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +235,8 @@ impl Lifecycle {
             pins: Arena::new(id),
             effects: VecDeque::new(),
             shutdown: ShutdownState::Running,
+            next_load: 0,
+            newest_active: HashMap::new(),
         }
     }
 
@@ -378,6 +388,13 @@ impl Lifecycle {
     /// unload, disable or shutdown overtook the load, or the module is not the plugin
     /// asked for, the new generation never serves and is collected at once.
     ///
+    /// Loads may be answered in any order (the runtime runs them in parallel), and the
+    /// result is as if they had finished in the order they were submitted: a load of a
+    /// plugin that finishes after a load of the same plugin submitted later has made its
+    /// generation active is superseded ([`CommandError::Superseded`]); its generation
+    /// never serves and is collected at once. So an older build that finishes last never
+    /// replaces a newer one. A later load that failed supersedes nothing.
+    ///
     /// Returns the generation made for a loaded module (`None` when the load failed);
     /// the caller stores the library under that key before draining the effects, which
     /// may already ask to close it.
@@ -406,6 +423,9 @@ impl Lifecycle {
                     pending.owner,
                     CommandError::Load(failure),
                 );
+                if self.loads.is_empty() {
+                    self.newest_active.clear();
+                }
                 self.check_shutdown(now);
                 return Ok(None);
             }
@@ -422,8 +442,26 @@ impl Lifecycle {
             _ if pending.cancelled || !self.shutdown.accepts_commands() => {
                 Some((DrainReason::Cancelled, CommandError::Cancelled))
             }
+            _ if self
+                .newest_active
+                .get(&plugin_id)
+                .is_some_and(|newest| *newest > pending.order) =>
+            {
+                Some((
+                    DrainReason::Superseded,
+                    CommandError::Superseded {
+                        plugin_id: plugin_id.clone(),
+                    },
+                ))
+            }
             _ => None,
         };
+        if self.loads.is_empty() {
+            // Every load submitted from now on is newer than all those recorded.
+            self.newest_active.clear();
+        } else if refusal.is_none() {
+            self.newest_active.insert(plugin_id.clone(), pending.order);
+        }
         let generation = self.generations.insert(GenerationRecord {
             plugin_id: plugin_id.clone(),
             path: pending.path.clone(),
@@ -702,6 +740,8 @@ impl Lifecycle {
         expected_plugin_id: Option<String>,
         purpose: LoadPurpose,
     ) {
+        let order = self.next_load;
+        self.next_load += 1;
         let load = self.loads.insert(PendingLoad {
             request_id,
             owner,
@@ -709,6 +749,7 @@ impl Lifecycle {
             expected_plugin_id: expected_plugin_id.clone(),
             purpose,
             cancelled: false,
+            order,
         });
         self.effects.push_back(Effect::Open {
             load,

@@ -24,6 +24,9 @@ pub enum DrainReason {
     Cancelled,
     /// The library loaded but is not the plugin that was asked for, so it never served.
     Rejected,
+    /// The load finished after a later load of the same plugin had already made its
+    /// generation active, so this older one never served.
+    Superseded,
 }
 
 /// Why a closed generation is still in the process.

@@ -634,6 +634,145 @@ fn an_unload_overtaking_a_reload_cancels_it() {
     assert_eq!(h.core.active_generation("a"), None);
 }
 
+/// Two loads of plugin `a` in flight at once: `older` submitted first, `newer` second.
+fn two_loads_of_one_plugin(h: &mut Harness) -> (LoadKey, LoadKey) {
+    let older = h.start_load(Command::Load {
+        path: "/plugins/a-1.so".into(),
+        expected_plugin_id: None,
+    });
+    h.now += Duration::from_millis(1);
+    let newer = h.start_load(Command::Load {
+        path: "/plugins/a-2.so".into(),
+        expected_plugin_id: None,
+    });
+    (older, newer)
+}
+
+#[test]
+fn an_older_load_that_finishes_last_never_becomes_active() {
+    let mut h = Harness::new();
+    let (older, newer) = two_loads_of_one_plugin(&mut h);
+    h.now += Duration::from_millis(1);
+    let effects = h.finish(newer, Ok(module("a", "2")));
+    assert!(matches!(
+        outcomes(&effects).as_slice(),
+        [Outcome::Loaded { replaced: None, .. }]
+    ));
+    let active = h.core.active_generation("a").unwrap();
+
+    // The older build's init took longer: it finishes last.
+    h.now += Duration::from_secs(3);
+    h.core
+        .load_finished(h.now, older, Ok(module("a", "1")))
+        .unwrap();
+    let effects = h.effects();
+    assert_eq!(
+        outcomes(&effects),
+        [&Outcome::Failed(CommandError::Superseded {
+            plugin_id: "a".into()
+        })]
+    );
+    assert_eq!(
+        h.core.active_generation("a"),
+        Some(active),
+        "the newer stays"
+    );
+    assert_eq!(h.state(active), GenerationState::Active);
+    assert_eq!(h.core.generation(active).unwrap().module.version, "2");
+    // The older one never served: drained with its own reason, collected at once.
+    let drained: Vec<_> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Event(Event::Draining {
+                generation, reason, ..
+            }) => Some((*generation, *reason)),
+            _ => None,
+        })
+        .collect();
+    let tokens = close_tokens(effects);
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(drained, [(tokens[0].generation(), DrainReason::Superseded)]);
+    assert_ne!(tokens[0].generation(), active);
+    assert_eq!(h.state(tokens[0].generation()), GenerationState::Closing);
+}
+
+#[test]
+fn loads_of_one_plugin_finishing_in_order_replace_each_other() {
+    let mut h = Harness::new();
+    let (older, newer) = two_loads_of_one_plugin(&mut h);
+    h.finish(older, Ok(module("a", "1")));
+    let first = h.core.active_generation("a").unwrap();
+    let effects = h.finish(newer, Ok(module("a", "2")));
+    let second = h.core.active_generation("a").unwrap();
+    assert_eq!(
+        outcomes(&effects),
+        [&Outcome::Loaded {
+            plugin_id: "a".into(),
+            generation: second,
+            replaced: Some(first),
+        }]
+    );
+}
+
+#[test]
+fn an_older_load_still_serves_when_the_newer_one_failed() {
+    let mut h = Harness::new();
+    let (older, newer) = two_loads_of_one_plugin(&mut h);
+    let failure = LoadFailure {
+        step: "init".into(),
+        message: "timed out".into(),
+    };
+    h.finish(newer, Err(failure));
+    let effects = h.finish(older, Ok(module("a", "1")));
+    assert!(matches!(
+        outcomes(&effects).as_slice(),
+        [Outcome::Loaded { replaced: None, .. }]
+    ));
+    assert!(h.core.active_generation("a").is_some());
+}
+
+#[test]
+fn an_older_load_finishing_after_a_newer_one_and_an_unload_stays_out() {
+    let mut h = Harness::new();
+    let (older, newer) = two_loads_of_one_plugin(&mut h);
+    h.finish(newer, Ok(module("a", "2")));
+    h.submit(Command::Unload {
+        plugin_id: "a".into(),
+    });
+    h.effects();
+    // The older load named no plugin, so the unload could not cancel it; it is still
+    // older than the load that made `a` active before the unload.
+    let effects = h.finish(older, Ok(module("a", "1")));
+    assert_eq!(
+        outcomes(&effects),
+        [&Outcome::Failed(CommandError::Superseded {
+            plugin_id: "a".into()
+        })]
+    );
+    assert_eq!(h.core.active_generation("a"), None);
+}
+
+#[test]
+fn the_order_of_loads_is_per_plugin() {
+    let mut h = Harness::new();
+    let a = h.start_load(Command::Load {
+        path: "/plugins/a.so".into(),
+        expected_plugin_id: None,
+    });
+    let b = h.start_load(Command::Load {
+        path: "/plugins/b.so".into(),
+        expected_plugin_id: None,
+    });
+    h.finish(b, Ok(module("b", "1")));
+    let effects = h.finish(a, Ok(module("a", "1")));
+    assert!(matches!(
+        outcomes(&effects).as_slice(),
+        [Outcome::Loaded { replaced: None, .. }]
+    ));
+    assert!(h.core.active_generation("a").is_some());
+    assert!(h.core.active_generation("b").is_some());
+}
+
 #[test]
 fn a_library_with_another_plugin_id_is_rejected() {
     let mut h = Harness::new();

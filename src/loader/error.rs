@@ -6,7 +6,8 @@ use super::probe::ProbeError;
 use crate::abi::Status;
 
 /// Why a library could not be loaded. Each variant names the step that failed; nothing
-/// is left loaded or copied after any of them.
+/// is left copied after any of them, and nothing loaded unless the module's `init` ran
+/// ([`Init`](Self::Init), [`InitTimedOut`](Self::InitTimedOut)).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
@@ -138,6 +139,36 @@ pub enum LoadError {
         /// Whether `in_use` was counted in glibc's key table.
         counted: bool,
     },
+    /// The module's `init` did not return within the loader's deadline
+    /// ([`LoaderConfig::init_timeout`](super::LoaderConfig::init_timeout)). Its thread
+    /// was left running, detached (a thread cannot be stopped from outside), and may
+    /// still run the library's code, so the library stays loaded for the life of the
+    /// process. Other loads go on.
+    #[error(
+        "init: {} did not return within {timeout:?}; its thread was left running and the library stays loaded",
+        path.display()
+    )]
+    InitTimedOut {
+        /// The installed path.
+        path: PathBuf,
+        /// The shadow copy that stays mapped (its file is removed; `/proc/self/maps`
+        /// shows it as deleted).
+        shadow_path: PathBuf,
+        /// The deadline it missed.
+        timeout: std::time::Duration,
+    },
+    /// A deadline in the [`LoaderConfig`](super::LoaderConfig) is out of its bounds.
+    #[error("config: {setting} is {value:?}, it must be between {min:?} and {max:?}")]
+    InvalidTimeout {
+        /// The setting's name, such as `init_timeout`.
+        setting: &'static str,
+        /// The value given.
+        value: std::time::Duration,
+        /// The smallest value allowed.
+        min: std::time::Duration,
+        /// The largest value allowed.
+        max: std::time::Duration,
+    },
     /// The shadow directory could not be set up.
     #[error("shadow directory {path}: {source}")]
     ShadowDirectory {
@@ -151,8 +182,8 @@ pub enum LoadError {
 
 impl LoadError {
     /// The name of the step that failed: `copy`, `elf check`, `preflight`, `open`,
-    /// `entry symbol`, `version`, `magic`, `descriptor`, `init`, `thread keys` or
-    /// `shadow directory`.
+    /// `entry symbol`, `version`, `magic`, `descriptor`, `init`, `thread keys`, `config`
+    /// or `shadow directory`.
     pub fn step(&self) -> &'static str {
         match self {
             Self::Copy { .. } | Self::SourceChanged { .. } => "copy",
@@ -163,8 +194,9 @@ impl LoadError {
             Self::AbiVersion { .. } => "version",
             Self::Magic { .. } => "magic",
             Self::Descriptor(_) | Self::PluginIdMismatch { .. } => "descriptor",
-            Self::Init { .. } => "init",
+            Self::Init { .. } | Self::InitTimedOut { .. } => "init",
             Self::ThreadKeys { .. } => "thread keys",
+            Self::InvalidTimeout { .. } => "config",
             Self::ShadowDirectory { .. } => "shadow directory",
         }
     }

@@ -3,6 +3,8 @@
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use libloading::os::unix::{Library as UnixLibrary, RTLD_LOCAL, RTLD_NOW};
 
@@ -32,8 +34,13 @@ static HOST_CONTEXT: HostContext = HostContext {
     log: Some(host_log),
 };
 
+/// The shortest deadline a lifecycle call may be given.
+pub const MIN_LIFECYCLE_TIMEOUT: Duration = Duration::from_millis(1);
+/// The longest deadline a lifecycle call may be given.
+pub const MAX_LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// How a [`LibraryLoader`] is set up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LoaderConfig {
     /// The directory under which the loader makes its private shadow directory. `None`
@@ -54,6 +61,26 @@ pub struct LoaderConfig {
     /// the OS loader's relocation, a constructor or the entry symbol); a crash in `init`
     /// still reaches the host. It costs a process start and a second `dlopen` per load.
     pub preflight: bool,
+    /// How long a module's `init` may run before the load fails with
+    /// [`LoadError::InitTimedOut`]. Between [`MIN_LIFECYCLE_TIMEOUT`] and
+    /// [`MAX_LIFECYCLE_TIMEOUT`]; 10 seconds by default.
+    pub init_timeout: Duration,
+    /// How long a module's `deinit` may run before the close gives up on it and reports
+    /// [`CloseOutcome::KeptLoaded`]. Between [`MIN_LIFECYCLE_TIMEOUT`] and
+    /// [`MAX_LIFECYCLE_TIMEOUT`]; 10 seconds by default.
+    pub deinit_timeout: Duration,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            shadow_root: None,
+            probe: None,
+            preflight: false,
+            init_timeout: Duration::from_secs(10),
+            deinit_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl LoaderConfig {
@@ -75,16 +102,50 @@ impl LoaderConfig {
         self.preflight = preflight;
         self
     }
+
+    /// Sets the deadlines of `init` and `deinit` (see
+    /// [`init_timeout`](Self::init_timeout) and [`deinit_timeout`](Self::deinit_timeout)).
+    pub fn with_lifecycle_timeouts(mut self, init: Duration, deinit: Duration) -> Self {
+        self.init_timeout = init;
+        self.deinit_timeout = deinit;
+        self
+    }
+
+    /// Checks every setting against its bounds.
+    fn validate(&self) -> Result<(), LoadError> {
+        for (setting, value) in [
+            ("init_timeout", self.init_timeout),
+            ("deinit_timeout", self.deinit_timeout),
+        ] {
+            if !(MIN_LIFECYCLE_TIMEOUT..=MAX_LIFECYCLE_TIMEOUT).contains(&value) {
+                return Err(LoadError::InvalidTimeout {
+                    setting,
+                    value,
+                    min: MIN_LIFECYCLE_TIMEOUT,
+                    max: MAX_LIFECYCLE_TIMEOUT,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The real loader. See the [module documentation](super).
+///
+/// # Thread-safety
+///
+/// A loader is `Sync`, and its methods take `&self`: loads and closes may run on several
+/// threads at once. The only state they share is the shadow directory's counter of copy
+/// names, which is atomic; copying, `dlopen`, `init`, `deinit` and `dlclose` hold no lock
+/// of the loader's (the OS loader has its own, held during `dlopen` and `dlclose` only,
+/// not during `init` or `deinit`).
 ///
 /// # Examples
 ///
 /// ```no_run
 /// use plugin_runtime::loader::{LibraryLoader, LoaderConfig};
 ///
-/// let mut loader = LibraryLoader::new(LoaderConfig::default())?;
+/// let loader = LibraryLoader::new(LoaderConfig::default())?;
 /// let library = loader.load("plugins/libgain.so".as_ref(), Some("example.gain"))?;
 /// println!("{} {}", library.module().plugin_id, library.module().version);
 /// let report = loader.close(library);
@@ -99,6 +160,8 @@ pub struct LibraryLoader {
     release_keys: ReleaseKeys,
     /// The probe each shadow copy is opened in first, when the preflight is on.
     preflight: Option<Probe>,
+    init_timeout: Duration,
+    deinit_timeout: Duration,
 }
 
 /// How [`LibraryLoader`] deletes the thread keys of the library containing an address.
@@ -120,9 +183,11 @@ impl LibraryLoader {
     ///
     /// # Errors
     ///
+    /// [`LoadError::InvalidTimeout`] if a deadline is out of bounds;
     /// [`LoadError::ShadowDirectory`] if the directory cannot be created;
     /// [`LoadError::PreflightWithoutProbe`] if the preflight is on without a probe.
     pub fn new(config: LoaderConfig) -> Result<Self, LoadError> {
+        config.validate()?;
         if config.preflight && config.probe.is_none() {
             return Err(LoadError::PreflightWithoutProbe);
         }
@@ -140,6 +205,8 @@ impl LibraryLoader {
             shadow,
             preflight,
             release_keys: thread_keys::release_keys_of,
+            init_timeout: config.init_timeout,
+            deinit_timeout: config.deinit_timeout,
         })
     }
 
@@ -172,9 +239,11 @@ impl LibraryLoader {
     /// [`LoadError::Open`], then the entry symbol, descriptor and `init` variants. A
     /// library refused before its `init` ran is closed again. One whose `init` failed is
     /// kept loaded (see [`LoadError::Init`]): `init` may have started threads, and
-    /// `deinit` only follows a successful `init`.
+    /// `deinit` only follows a successful `init`. One whose `init` did not return within
+    /// the deadline is kept loaded too, and its thread left running
+    /// ([`LoadError::InitTimedOut`]).
     pub fn load(
-        &mut self,
+        &self,
         path: &Path,
         expected_plugin_id: Option<&str>,
     ) -> Result<LoadedLibrary, LoadError> {
@@ -200,7 +269,7 @@ impl LibraryLoader {
     /// ```no_run
     /// use plugin_runtime::loader::{LibraryLoader, LoaderConfig};
     ///
-    /// let mut loader = LibraryLoader::new(LoaderConfig::default())?;
+    /// let loader = LibraryLoader::new(LoaderConfig::default())?;
     /// let (module, closed) = loader.describe("plugins/libgain.so".as_ref(), None)?;
     /// for capability in &module.capabilities {
     ///     println!("{}/{}", capability.kind, capability.type_id);
@@ -209,7 +278,7 @@ impl LibraryLoader {
     /// # Ok::<(), plugin_runtime::loader::LoadError>(())
     /// ```
     pub fn describe(
-        &mut self,
+        &self,
         path: &Path,
         expected_plugin_id: Option<&str>,
     ) -> Result<(ModuleInfo, CloseReport), LoadError> {
@@ -218,7 +287,7 @@ impl LibraryLoader {
 
     /// [`describe`](Self::describe), telling `progress` each step before taking it.
     pub(crate) fn describe_observed(
-        &mut self,
+        &self,
         path: &Path,
         expected_plugin_id: Option<&str>,
         progress: &mut dyn FnMut(Step),
@@ -231,7 +300,7 @@ impl LibraryLoader {
     /// [`load`](Self::load), telling `progress` each step before taking it; without
     /// `init` (and then without `deinit` at close) unless `run_init`.
     pub(crate) fn load_observed(
-        &mut self,
+        &self,
         path: &Path,
         expected_plugin_id: Option<&str>,
         run_init: bool,
@@ -284,7 +353,8 @@ impl LibraryLoader {
                 });
             }
         };
-        match start(&library, path, expected_plugin_id, run_init, progress) {
+        let init_timeout = run_init.then_some(self.init_timeout);
+        match start(&library, path, expected_plugin_id, init_timeout, progress) {
             Ok(started) => Ok(LoadedLibrary {
                 library: Some(library),
                 info: started.info,
@@ -303,6 +373,18 @@ impl LibraryLoader {
                 std::mem::forget(library);
                 remove_copy(&shadow_path);
                 Err(e)
+            }
+            Err(LoadError::InitTimedOut { timeout, .. }) => {
+                // The `init` thread may still be running the library's code, and nothing
+                // can stop it: the library stays loaded for good.
+                tracing::error!(path = %path.display(), ?timeout, "init did not return in time; its thread is left running and the library stays loaded");
+                std::mem::forget(library);
+                remove_copy(&shadow_path);
+                Err(LoadError::InitTimedOut {
+                    path: path.to_owned(),
+                    shadow_path,
+                    timeout,
+                })
             }
             Err(e) => {
                 // Refused before `init`: only its ELF constructors and entry function
@@ -324,19 +406,21 @@ impl LibraryLoader {
     /// If `deinit` fails or panics, the plugin's own threads may still run its code, so
     /// the library is not closed at all: it stays loaded for the life of the process and
     /// the report says [`CloseOutcome::KeptLoaded`]. The same happens if glibc's
-    /// thread-key table cannot be read: a key destructor of the library may be set on a
-    /// live thread, which would call it at exit.
-    pub fn close(&mut self, library: LoadedLibrary) -> CloseReport {
+    /// thread-key table cannot be read (a key destructor of the library may be set on a
+    /// live thread, which would call it at exit), and when `deinit` has not returned by
+    /// the loader's deadline ([`LoaderConfig::deinit_timeout`]): its thread is left
+    /// running, detached, and the close returns.
+    pub fn close(&self, library: LoadedLibrary) -> CloseReport {
         self.close_observed(library, &mut |_| {})
     }
 
     /// [`close`](Self::close), telling `progress` each step before taking it.
     pub(crate) fn close_observed(
-        &mut self,
+        &self,
         mut library: LoadedLibrary,
         progress: &mut dyn FnMut(Step),
     ) -> CloseReport {
-        let outcome = library.close_inner(progress, self.release_keys);
+        let outcome = library.close_inner(self.deinit_timeout, progress, self.release_keys);
         let shadow_removed = std::fs::remove_file(&library.shadow_path).is_ok();
         CloseReport {
             plugin_id: library.info.plugin_id.clone(),
@@ -477,6 +561,7 @@ impl LoadedLibrary {
 
     fn close_inner(
         &mut self,
+        deinit_timeout: Duration,
         progress: &mut dyn FnMut(Step),
         release_keys: ReleaseKeys,
     ) -> CloseOutcome {
@@ -487,13 +572,20 @@ impl LoadedLibrary {
         };
         if let Some(deinit) = self.deinit {
             progress(Step::Deinit);
-            let result = on_lifecycle_thread("plugin-deinit", || {
+            let result = on_lifecycle_thread("plugin-deinit", deinit_timeout, move || {
                 // SAFETY: `deinit` comes from the validated descriptor of this still open
-                // library, and runs once: `library` was taken out of `self` above.
+                // library, and runs once: `library` was taken out of `self` above. The
+                // library stays loaded while the call runs: it is closed only after the
+                // call returned, and leaked if it does not return in time.
                 call_with_error(|error| unsafe { deinit(error) })
             });
             if let Err(e) = result {
-                let reason = format!("deinit failed: {e}");
+                let reason = match e {
+                    LifecycleError::Failed(e) => format!("deinit failed: {e}"),
+                    LifecycleError::TimedOut => format!(
+                        "deinit did not return within {deinit_timeout:?}; its thread was left running and the library stays loaded"
+                    ),
+                };
                 tracing::error!(plugin_id = %self.info.plugin_id, %reason, "keeping the library loaded");
                 // Deliberately leaked: its threads may still be running its code.
                 std::mem::forget(library);
@@ -662,32 +754,64 @@ impl<'lib, C: Capability> ResolvedCapability<'lib, C> {
     }
 }
 
-/// Runs a module's `init` or `deinit` on a thread that ends when the call returns.
+/// Runs a module's `init` or `deinit` on a thread of its own, for at most `deadline`.
 ///
 /// A plugin's standard library registers thread-local destructors on whichever thread
 /// first touches some of its state (spawning a thread, panicking), and glibc keeps a
 /// library mapped while any live thread holds such a destructor. Running the module
 /// lifecycle on a thread of its own keeps those registrations off long-lived host
-/// threads (above all the runtime's actor, which lives as long as the runtime).
+/// threads (above all the runtime's loader threads, which live as long as the runtime).
+///
+/// When the call returns in time, the thread is joined, so it has ended (and run its
+/// thread-local destructors) before the library can be closed. When it does not, the
+/// thread is detached: nothing can stop it, it may still be running the library's code,
+/// and the caller must keep the library loaded for good.
 fn on_lifecycle_thread(
     name: &str,
-    call: impl FnOnce() -> Result<(), CallError> + Send,
-) -> Result<(), CallError> {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn_scoped(scope, call)
-            .map_err(|e| CallError {
+    deadline: Duration,
+    call: impl FnOnce() -> Result<(), CallError> + Send + 'static,
+) -> Result<(), LifecycleError> {
+    let (returned, result) = mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            // The receiver is gone only after the deadline; the result is then unwanted.
+            let _ = returned.send(call());
+        })
+        .map_err(|e| {
+            LifecycleError::Failed(CallError {
                 status: Status::ERROR,
                 message: format!("cannot start the {name} thread: {e}"),
-            })?;
-        thread.join().unwrap_or_else(|_| {
-            Err(CallError {
+            })
+        })?;
+    match result.recv_timeout(deadline) {
+        Ok(result) => {
+            // The call returned; what is left is the thread's exit.
+            let _ = thread.join();
+            result.map_err(LifecycleError::Failed)
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            // The sender was dropped without a result: the call unwound.
+            let _ = thread.join();
+            Err(LifecycleError::Failed(CallError {
                 status: Status::PANIC,
                 message: format!("the {name} call unwound into the host"),
-            })
-        })
-    })
+            }))
+        }
+        Err(RecvTimeoutError::Timeout) => {
+            // Dropping the handle detaches the thread.
+            drop(thread);
+            Err(LifecycleError::TimedOut)
+        }
+    }
+}
+
+/// Why a lifecycle call did not succeed.
+enum LifecycleError {
+    /// It returned an error or unwound.
+    Failed(CallError),
+    /// It did not return by its deadline; its thread is still running.
+    TimedOut,
 }
 
 /// Runs a plugin call that reports errors through an [`ErrorBuf`].
@@ -729,15 +853,17 @@ struct Started {
     code_address: usize,
 }
 
-/// Finds the entry symbol, validates the descriptor and runs `init` if `run_init`.
+/// Finds the entry symbol, validates the descriptor and runs `init` with this deadline if
+/// `init_timeout` is given.
 ///
 /// Without `init` the result has no `deinit` either: the ABI pairs `deinit` with a
-/// successful `init`.
+/// successful `init`. A timed-out `init` is [`LoadError::InitTimedOut`] with an empty
+/// shadow path, which the caller fills in.
 fn start(
     library: &UnixLibrary,
     path: &Path,
     expected_plugin_id: Option<&str>,
-    run_init: bool,
+    init_timeout: Option<Duration>,
     progress: &mut dyn FnMut(Step),
 ) -> Result<Started, LoadError> {
     progress(Step::EntrySymbol);
@@ -753,24 +879,33 @@ fn start(
     // SAFETY: `descriptor` came from the entry symbol of `library`, which stays loaded
     // for the whole call.
     let module = unsafe { validate(descriptor, expected_plugin_id) }?;
-    if !run_init {
+    let Some(init_timeout) = init_timeout else {
         return Ok(Started {
             info: module.info,
             capabilities: module.capabilities,
             deinit: None,
             code_address: entry as usize,
         });
-    }
+    };
     if let Some(init) = module.init {
         progress(Step::Init);
-        on_lifecycle_thread("plugin-init", || {
+        on_lifecycle_thread("plugin-init", init_timeout, move || {
             // SAFETY: `init` comes from the validated descriptor; `HOST_CONTEXT` is a
-            // static that outlives the library, as the ABI requires.
+            // static that outlives the library, as the ABI requires. The library stays
+            // loaded while the call runs: the caller leaks it if the call does not
+            // return in time.
             call_with_error(|error| unsafe { init(&HOST_CONTEXT, error) })
         })
-        .map_err(|e| LoadError::Init {
-            status: e.status,
-            message: e.message,
+        .map_err(|e| match e {
+            LifecycleError::Failed(e) => LoadError::Init {
+                status: e.status,
+                message: e.message,
+            },
+            LifecycleError::TimedOut => LoadError::InitTimedOut {
+                path: path.to_owned(),
+                shadow_path: PathBuf::new(),
+                timeout: init_timeout,
+            },
         })?;
     }
     Ok(Started {

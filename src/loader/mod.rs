@@ -40,7 +40,11 @@ pub use error::{
 };
 pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
 pub(crate) use library::call_with_error;
-pub use library::{LibraryLoader, LoadedLibrary, LoaderConfig, ResolvedCapability, Symbol};
+pub use library::{
+    LibraryLoader, LoadedLibrary, LoaderConfig, MAX_LIFECYCLE_TIMEOUT, MIN_LIFECYCLE_TIMEOUT,
+    ResolvedCapability, Symbol,
+};
+pub use maps::MappedCode;
 pub use step::Step;
 pub use thread_keys::{ThreadKeyUsage, thread_key_usage};
 
@@ -51,8 +55,8 @@ use std::path::Path;
 ///
 /// A library reported [`CloseOutcome::StillMapped`] stays so while a thread holds one of
 /// its thread-local destructors; once those threads have ended, glibc unmaps it at the
-/// next `dlclose` of any library. The runtime calls this to move such a generation from
-/// pinned-by-loader to closed.
+/// next `dlclose` of any library. To ask about many libraries, read the maps once with
+/// [`MappedCode`].
 ///
 /// # Errors
 ///

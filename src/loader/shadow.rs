@@ -56,7 +56,9 @@ pub(crate) struct ShadowDir {
     /// The root the directory is in, canonical.
     root: PathBuf,
     dir: PathBuf,
-    next_copy: u64,
+    /// The number in the next copy's name. Atomic, so that loads on several threads
+    /// never share a name and hold no lock while they copy.
+    next_copy: AtomicU64,
 }
 
 impl ShadowDir {
@@ -91,7 +93,7 @@ impl ShadowDir {
         Ok(Self {
             root,
             dir,
-            next_copy: 0,
+            next_copy: AtomicU64::new(0),
         })
     }
 
@@ -111,7 +113,7 @@ impl ShadowDir {
     /// Refuses anything that is not a regular file (a directory, a device) before copying.
     /// A copy during which the file changed (see [`copy_once`]) is removed and taken
     /// again, up to [`COPY_ATTEMPTS`] times with a short pause between.
-    pub(crate) fn copy_in(&mut self, installed: &Path) -> Result<PathBuf, CopyError> {
+    pub(crate) fn copy_in(&self, installed: &Path) -> Result<PathBuf, CopyError> {
         let mut pause = COPY_BACKOFF;
         let mut attempt = 1;
         loop {
@@ -140,7 +142,7 @@ impl ShadowDir {
     }
 
     /// A name in the directory not used before, after `installed`'s file name.
-    fn next_name(&mut self, installed: &Path) -> PathBuf {
+    fn next_name(&self, installed: &Path) -> PathBuf {
         // Only plain characters: the copy's name then needs no escaping anywhere.
         let name: String = installed
             .file_name()
@@ -155,9 +157,8 @@ impl ShadowDir {
                 }
             })
             .collect();
-        let copy = self.dir.join(format!("g{:06}-{name}", self.next_copy));
-        self.next_copy += 1;
-        copy
+        let n = self.next_copy.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("g{n:06}-{name}"))
     }
 }
 
@@ -386,7 +387,7 @@ mod tests {
     #[test]
     fn directory_is_private_and_copies_get_unique_names() {
         let root = temp_root("private");
-        let mut shadow = ShadowDir::create(&root).unwrap();
+        let shadow = ShadowDir::create(&root).unwrap();
         let mode = fs::metadata(shadow.path()).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700);
         let src = root.join("lib.so");
@@ -444,7 +445,7 @@ mod tests {
     #[test]
     fn copies_get_plain_names() {
         let root = temp_root("names");
-        let mut shadow = ShadowDir::create(&root).unwrap();
+        let shadow = ShadowDir::create(&root).unwrap();
         let src = root.join("lib odd\nname\u{e9}.so");
         fs::write(&src, b"x").unwrap();
         let copy = shadow.copy_in(&src).unwrap();
@@ -499,7 +500,7 @@ mod tests {
     #[test]
     fn copy_refuses_a_directory() {
         let root = temp_root("dir");
-        let mut shadow = ShadowDir::create(&root).unwrap();
+        let shadow = ShadowDir::create(&root).unwrap();
         let err = shadow.copy_in(&root).unwrap_err();
         assert!(
             matches!(&err, CopyError::Io(e) if e.kind() == io::ErrorKind::InvalidInput),

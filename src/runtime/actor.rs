@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender, never, select};
 use crate::generation::{
     Command, CoreConfig, Effect, Event, GenerationKey, Lifecycle, LoadFailure, Outcome, RequestId,
 };
-use crate::loader::{CloseOutcome, LibraryLoader, LoadedLibrary, code_mapped};
+use crate::loader::{CloseOutcome, LibraryLoader, LoadedLibrary};
 use crate::owner::OwnerKey;
 
 use super::error::StartError;
@@ -39,31 +38,23 @@ pub(crate) struct Actor {
     lagging: Vec<OwnerKey>,
     waiters: HashMap<RequestId, Sender<Outcome>>,
     jobs: Sender<LoaderJob>,
-    /// Opens and closes handed to the loader thread and not yet answered.
+    /// Opens and closes handed to the loader threads and not yet answered.
     jobs_in_flight: usize,
-    /// Generations the OS loader kept mapped after their close, with their shadow copy:
-    /// rechecked after every later close, which is when glibc unmaps them.
-    still_mapped: Vec<(GenerationKey, PathBuf)>,
 }
 
 impl Actor {
-    /// Spawns the loader thread and the actor thread.
+    /// Spawns the loader threads and the actor thread.
     pub(crate) fn spawn(
         config: CoreConfig,
         loader: LibraryLoader,
+        loader_threads: usize,
         requests: Receiver<Request>,
         releases: Receiver<Release>,
         poisoned: Arc<AtomicBool>,
     ) -> Result<(), StartError> {
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        std::thread::Builder::new()
-            .name("plugrt-loader".into())
-            .spawn(move || loader_thread::run(loader, jobs_rx, done_tx))
-            .map_err(|source| StartError::Spawn {
-                thread: "loader",
-                source,
-            })?;
+        loader_thread::spawn(loader, loader_threads, jobs_rx, done_tx)?;
         let actor = Actor {
             core: Lifecycle::new(config),
             libraries: Libraries::default(),
@@ -72,7 +63,6 @@ impl Actor {
             waiters: HashMap::new(),
             jobs: jobs_tx,
             jobs_in_flight: 0,
-            still_mapped: Vec::new(),
         };
         std::thread::Builder::new()
             .name("plugrt-actor".into())
@@ -328,7 +318,11 @@ impl Actor {
                     Err(e) => tracing::error!(error = %e, "the core did not expect this load"),
                 }
             }
-            LoaderDone::Closed { token, report } => {
+            LoaderDone::Closed {
+                token,
+                report,
+                unmapped,
+            } => {
                 let generation = token.generation();
                 let outcome = report.outcome.clone();
                 if let Err(e) = self.core.closed(now, token, report.outcome) {
@@ -337,29 +331,17 @@ impl Actor {
                     // Gone from the process: the record goes too, and its key now
                     // resolves to not-found.
                     let _ = self.core.cleanup(generation);
-                } else if outcome == CloseOutcome::StillMapped {
-                    self.still_mapped.push((generation, report.shadow_path));
                 }
-                self.recheck_still_mapped();
+                // Generations the OS loader kept mapped at their close (this one
+                // included) whose code the loader thread found gone after this close:
+                // their records go now. Each one's own close came before, or in this
+                // very message, so it is already pinned by the loader.
+                for generation in unmapped {
+                    tracing::info!(generation = ?generation, "a generation kept mapped by the OS loader is gone");
+                    let _ = self.core.cleanup(generation);
+                }
             }
         }
-    }
-
-    /// Removes the records of generations the OS loader has unmapped since their close.
-    ///
-    /// glibc keeps a library mapped while a live thread holds one of its thread-local
-    /// destructors, and unmaps it at a later `dlclose` once those threads have ended; a
-    /// close is therefore the moment to look again. Only `/proc/self/maps` decides.
-    fn recheck_still_mapped(&mut self) {
-        let core = &mut self.core;
-        self.still_mapped.retain(|(generation, shadow)| match code_mapped(shadow) {
-            Ok(false) => {
-                tracing::info!(generation = ?generation, "a generation kept mapped by the OS loader is gone");
-                let _ = core.cleanup(*generation);
-                false
-            }
-            Ok(true) | Err(_) => true,
-        });
     }
 
     /// A reference to a generation's library for a ticket or pin. The core only grants

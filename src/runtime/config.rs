@@ -22,7 +22,7 @@ pub const MAX_QUEUE_CAPACITY: usize = 1 << 20;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RuntimeConfig {
-    /// The loader's settings (shadow directory).
+    /// The loader's settings (shadow directory, deadlines of `init` and `deinit`).
     pub loader: LoaderConfig,
     /// The core's settings (drain deadlines).
     pub core: CoreConfig,
@@ -40,7 +40,17 @@ pub struct RuntimeConfig {
     /// reserved for completions: an owner may have that many commands outstanding. The
     /// slots are allocated when an owner registers.
     pub mailbox_capacity: usize,
+    /// How many loader threads open and close libraries in parallel (1 to
+    /// [`MAX_LOADER_THREADS`]; 4 by default). A module's `init` or `deinit` occupies one
+    /// until it returns or its deadline passes
+    /// ([`LoaderConfig::init_timeout`](crate::loader::LoaderConfig::init_timeout)), so
+    /// this many slow plugins at once delay the next load or close by at most one
+    /// deadline, and fewer delay nothing.
+    pub loader_threads: usize,
 }
+
+/// The most loader threads a runtime starts.
+pub const MAX_LOADER_THREADS: usize = 64;
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -50,6 +60,7 @@ impl Default for RuntimeConfig {
             queue_capacity: 1024,
             send_timeout: Duration::from_secs(1),
             mailbox_capacity: 1024,
+            loader_threads: 4,
         }
     }
 }
@@ -86,6 +97,13 @@ impl RuntimeConfig {
         self.mailbox_capacity = capacity;
         self
     }
+
+    /// Sets how many loader threads run opens and closes in parallel (clamped to 1 to
+    /// [`MAX_LOADER_THREADS`]).
+    pub fn with_loader_threads(mut self, threads: usize) -> Self {
+        self.loader_threads = threads.clamp(1, MAX_LOADER_THREADS);
+        self
+    }
 }
 
 impl RuntimeConfig {
@@ -107,6 +125,13 @@ impl RuntimeConfig {
                 field: "mailbox_capacity",
                 value: self.mailbox_capacity.to_string(),
                 reason: "must be at least MIN_MAILBOX_CAPACITY (4) and at most MAX_MAILBOX_CAPACITY (1048576)",
+            });
+        }
+        if !(1..=MAX_LOADER_THREADS).contains(&self.loader_threads) {
+            return Err(StartError::Config {
+                field: "loader_threads",
+                value: self.loader_threads.to_string(),
+                reason: "must be at least 1 and at most MAX_LOADER_THREADS",
             });
         }
         Ok(())

@@ -25,8 +25,8 @@ use super::protocol::{Release, Request};
 pub struct Runtime;
 
 impl Runtime {
-    /// Creates the loader (and its shadow directory), spawns the loader and actor
-    /// threads, and returns the handle.
+    /// Creates the loader (and its shadow directory), spawns the loader threads and the
+    /// actor thread, and returns the handle.
     ///
     /// The actor runs until every handle, owner, instance and pin is gone; then it drains
     /// and closes what is left and stops. An explicit
@@ -54,7 +54,14 @@ impl Runtime {
         });
         // The actor gets the flag only: a sender in its hands would keep its own queues
         // open and it would never see the last handle go.
-        Actor::spawn(config.core, loader, requests_rx, releases_rx, poisoned)?;
+        Actor::spawn(
+            config.core,
+            loader,
+            config.loader_threads,
+            requests_rx,
+            releases_rx,
+            poisoned,
+        )?;
         Ok(RuntimeHandle { shared })
     }
 }

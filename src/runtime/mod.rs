@@ -8,8 +8,11 @@
 //!   bounded queue and releases (instance drops, ticket outcomes, unpins, owner
 //!   departures) on an unbounded one, feeds them to the core with `now`, and performs the
 //!   core's effects. Nothing else holds lifecycle state.
-//! * The **loader thread** owns the [`LibraryLoader`](crate::loader::LibraryLoader). The
-//!   actor hands it opens and closes and goes on serving; it never waits for a load.
+//! * The **loader threads** (a few, [`RuntimeConfig::loader_threads`]) share the
+//!   [`LibraryLoader`](crate::loader::LibraryLoader). The actor hands them opens and
+//!   closes and goes on serving; it never waits for a load. They run jobs in parallel, so
+//!   one plugin's slow `init` or `deinit` (each bounded by its deadline) does not delay
+//!   another's load; the core keeps loads of one plugin in submission order.
 //! * **Owner threads** hold [`Owner`]s and [`Instance`]s. They call plugin `create` and
 //!   `destroy` themselves, and call instances directly through the vtable: the data
 //!   plane never touches the actor.
@@ -61,11 +64,12 @@ mod mailbox;
 mod owner;
 mod pin;
 mod protocol;
+mod still_mapped;
 
 #[cfg(test)]
 mod tests;
 
-pub use config::{MAX_QUEUE_CAPACITY, RuntimeConfig};
+pub use config::{MAX_LOADER_THREADS, MAX_QUEUE_CAPACITY, RuntimeConfig};
 pub use error::{CreateError, PinRequestError, RequestError, StartError};
 pub use handle::{Runtime, RuntimeHandle};
 pub use instance::Instance;

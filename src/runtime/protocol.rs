@@ -103,7 +103,7 @@ pub(crate) struct PinGrant {
     pub(crate) library: Arc<LoadedLibrary>,
 }
 
-/// Work for the loader thread.
+/// Work for the loader threads.
 pub(crate) enum LoaderJob {
     Open {
         load: LoadKey,
@@ -116,7 +116,7 @@ pub(crate) enum LoaderJob {
     },
 }
 
-/// What the loader thread did.
+/// What a loader thread did.
 pub(crate) enum LoaderDone {
     Opened {
         load: LoadKey,
@@ -125,5 +125,8 @@ pub(crate) enum LoaderDone {
     Closed {
         token: CloseToken,
         report: CloseReport,
+        /// Generations closed earlier as still mapped whose code is gone now, found by
+        /// the one read of `/proc/self/maps` after this close.
+        unmapped: Vec<GenerationKey>,
     },
 }

@@ -27,6 +27,8 @@ pub const FIXTURES: &[&str] = &[
     "example-gain",
     "fixture-crash-entry",
     "fixture-thread-current",
+    "fixture-slow-init",
+    "fixture-stuck-deinit",
 ];
 
 /// The built fixtures.

@@ -96,7 +96,7 @@ pub fn serve(args: impl IntoIterator<Item = OsString>, out: &mut impl Write) -> 
     if let Some(root) = request.shadow_root {
         config = config.with_shadow_root(root);
     }
-    let result = LibraryLoader::new(config).and_then(|mut loader| {
+    let result = LibraryLoader::new(config).and_then(|loader| {
         let mut progress = |step| emit(out, &Record::Step(step));
         match request.mode {
             ProbeMode::Load => {
