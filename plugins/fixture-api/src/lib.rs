@@ -113,3 +113,33 @@ impl ProbeNext for EchoNext {
         Probe::accumulate(&mut self.0, x)
     }
 }
+
+/// A capability that only answers its build's tag (`process` does nothing, `accumulate`
+/// echoes): for fixtures whose point is their module's lifecycle (`init`, `deinit`), not
+/// their instances.
+#[derive(Debug)]
+pub struct Idle<const TAG: u32>;
+
+impl<const TAG: u32> CapabilityImpl for Idle<TAG> {
+    type Interface = ProbeInterface;
+    const TYPE_ID: &'static str = "idle";
+    const DISPLAY_NAME: &'static str = "Idle";
+
+    fn create(_config: &[u8]) -> Result<Self, PluginError> {
+        Ok(Self)
+    }
+}
+
+impl<const TAG: u32> Probe for Idle<TAG> {
+    fn tag(&self) -> u32 {
+        TAG
+    }
+
+    fn process(&mut self, _samples: &mut [f32]) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn accumulate(&mut self, x: u64) -> u64 {
+        x
+    }
+}

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use fixture_api::{Probe, ProbeInterface};
-use plugin_runtime_sdk::{CapabilityImpl, PluginError};
+use fixture_api::Idle;
+use plugin_runtime_sdk::PluginError;
 
 /// How long `init` takes.
 pub const INIT_TIME: Duration = Duration::from_secs(1);
@@ -18,36 +18,10 @@ fn slow_start() -> Result<(), PluginError> {
     Ok(())
 }
 
-struct Slow;
-
-impl CapabilityImpl for Slow {
-    type Interface = ProbeInterface;
-    const TYPE_ID: &'static str = "slow";
-    const DISPLAY_NAME: &'static str = "Slow to start";
-
-    fn create(_config: &[u8]) -> Result<Self, PluginError> {
-        Ok(Slow)
-    }
-}
-
-impl Probe for Slow {
-    fn tag(&self) -> u32 {
-        1
-    }
-
-    fn process(&mut self, _samples: &mut [f32]) -> Result<(), PluginError> {
-        Ok(())
-    }
-
-    fn accumulate(&mut self, x: u64) -> u64 {
-        x
-    }
-}
-
 plugin_runtime_sdk::export_module! {
     id: "fixture.slow",
     version: "slow-init",
     name: "Slow init",
-    capabilities: [Slow],
+    capabilities: [Idle<1>],
     init: slow_start,
 }

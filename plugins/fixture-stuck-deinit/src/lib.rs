@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use fixture_api::{Probe, ProbeInterface};
-use plugin_runtime_sdk::{CapabilityImpl, PluginError};
+use fixture_api::Idle;
+use plugin_runtime_sdk::PluginError;
 
 fn start() -> Result<(), PluginError> {
     Ok(())
@@ -20,37 +20,11 @@ fn never_stop() -> Result<(), PluginError> {
     }
 }
 
-struct Stuck;
-
-impl CapabilityImpl for Stuck {
-    type Interface = ProbeInterface;
-    const TYPE_ID: &'static str = "slow";
-    const DISPLAY_NAME: &'static str = "Never stops";
-
-    fn create(_config: &[u8]) -> Result<Self, PluginError> {
-        Ok(Stuck)
-    }
-}
-
-impl Probe for Stuck {
-    fn tag(&self) -> u32 {
-        2
-    }
-
-    fn process(&mut self, _samples: &mut [f32]) -> Result<(), PluginError> {
-        Ok(())
-    }
-
-    fn accumulate(&mut self, x: u64) -> u64 {
-        x
-    }
-}
-
 plugin_runtime_sdk::export_module! {
     id: "fixture.slow",
     version: "stuck-deinit",
     name: "Stuck deinit",
-    capabilities: [Stuck],
+    capabilities: [Idle<2>],
     init: start,
     deinit: never_stop,
 }
