@@ -9,7 +9,7 @@ use fixture_api::ProbeInterface;
 use fixture_api::build::fixtures;
 use plugin_runtime::generation::{Command, CoreConfig, Outcome};
 use plugin_runtime::loader::LoaderConfig;
-use plugin_runtime::runtime::{MAX_QUEUE_CAPACITY, StartError};
+use plugin_runtime::runtime::{MAX_LOADER_THREADS, MAX_QUEUE_CAPACITY, StartError};
 use plugin_runtime::{Runtime, RuntimeConfig, RuntimeHandle};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -25,6 +25,27 @@ fn root(tag: &str) -> PathBuf {
 
 fn config(root: &std::path::Path) -> RuntimeConfig {
     RuntimeConfig::default().with_loader(LoaderConfig::default().with_shadow_root(root))
+}
+
+#[test]
+fn loader_thread_counts_out_of_bounds_are_typed_errors() {
+    let root = root("loader-threads");
+    for threads in [0, MAX_LOADER_THREADS + 1, usize::MAX] {
+        let err = Runtime::start(config(&root).with_loader_threads(threads))
+            .expect_err("the thread count must be refused");
+        assert!(
+            matches!(&err, StartError::Config { field: "loader_threads", value, .. } if *value == threads.to_string()),
+            "{err}"
+        );
+    }
+    for threads in [1, MAX_LOADER_THREADS] {
+        let runtime = Runtime::start(config(&root).with_loader_threads(threads)).unwrap();
+        assert!(matches!(
+            runtime.call(Command::Snapshot, WAIT),
+            Ok(Outcome::Snapshot(_))
+        ));
+    }
+    let _ = fs::remove_dir_all(&root);
 }
 
 #[test]

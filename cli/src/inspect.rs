@@ -42,6 +42,9 @@ struct Report {
     init_skipped: bool,
     unmapped: bool,
     close_outcome: &'static str,
+    /// Why the library was kept loaded, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kept_loaded_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,8 +99,12 @@ impl Report {
             close_outcome: match inspection.outcome {
                 CloseOutcome::Unmapped => "unmapped",
                 CloseOutcome::StillMapped => "still mapped by the OS loader",
-                CloseOutcome::KeptLoaded { .. } => "kept loaded: deinit failed",
+                CloseOutcome::KeptLoaded { .. } => "kept loaded",
                 _ => "unknown",
+            },
+            kept_loaded_reason: match &inspection.outcome {
+                CloseOutcome::KeptLoaded { reason } => Some(reason.clone()),
+                _ => None,
             },
         }
     }
@@ -126,7 +133,10 @@ impl Report {
         if self.init_skipped {
             writeln!(out, "init         skipped (--no-init)")?;
         }
-        writeln!(out, "closed       {}", self.close_outcome)
+        match &self.kept_loaded_reason {
+            Some(reason) => writeln!(out, "closed       {}: {reason}", self.close_outcome),
+            None => writeln!(out, "closed       {}", self.close_outcome),
+        }
     }
 }
 

@@ -23,7 +23,7 @@ mod control;
 mod histogram;
 mod owner;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use plugin_runtime::generation::{Command, GenerationKey, Outcome, Snapshot};
-use plugin_runtime::loader::LoaderConfig;
+use plugin_runtime::loader::{LoaderConfig, MappedCode};
 use plugin_runtime::{Runtime, RuntimeConfig, RuntimeHandle};
 use serde::Serialize;
 
@@ -409,7 +409,7 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
         .snapshot()
         .map(|s| DrainCounts::of(&s))
         .unwrap_or_default();
-    let mapped_left = mapped_code(&shadow_root).len() as u64;
+    let mapped_left = mapped_code(&shadow_root);
     let shadow_files_left = count_files(&shadow_root);
     if runtime.is_poisoned() {
         failures.push("the runtime is poisoned: its actor panicked".to_owned());
@@ -486,7 +486,7 @@ impl<'a> End<'a> {
         while Instant::now() < deadline {
             if let Some(snapshot) = self.snapshot() {
                 self.last = DrainCounts::of(&snapshot);
-                let mapped = mapped_code(self.shadow_root).len() as u64;
+                let mapped = mapped_code(self.shadow_root);
                 if self.last.unsettled == 0
                     && mapped <= self.last.active + self.last.pinned_by_loader
                 {
@@ -843,26 +843,17 @@ impl Report {
     }
 }
 
-/// The files under `root` that this process maps as code, from `/proc/self/maps`
-/// (removed files included: the kernel marks them ` (deleted)`).
-fn mapped_code(root: &Path) -> HashSet<String> {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return HashSet::new();
-    };
-    let prefix = format!("{}/", root.display());
-    maps.lines()
-        .filter(|line| {
-            line.split_whitespace()
-                .nth(1)
-                .is_some_and(|perms| perms.contains('x'))
-        })
-        // Address, permissions, offset, device and inode hold no '/': the first one
-        // starts the path.
-        .filter_map(|line| line.find('/').map(|start| &line[start..]))
-        .map(|path| path.strip_suffix(" (deleted)").unwrap_or(path))
-        .filter(|path| path.starts_with(&prefix))
-        .map(str::to_owned)
-        .collect()
+/// How many files under `root` this process maps as code, from one read of
+/// `/proc/self/maps` through the loader's own parser (paths as the kernel escapes them).
+/// An unreadable maps file counts as everything still mapped, never as nothing left.
+fn mapped_code(root: &Path) -> u64 {
+    match MappedCode::read() {
+        Ok(mapped) => mapped.count_under(root) as u64,
+        Err(e) => {
+            eprintln!("stress: cannot read /proc/self/maps: {e}");
+            u64::MAX
+        }
+    }
 }
 
 /// How many files are left anywhere under `root`.

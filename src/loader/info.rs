@@ -63,7 +63,10 @@ pub struct CapabilityInfo {
 pub enum CloseOutcome {
     /// `deinit` ran, the library's thread keys were deleted, the library was closed and
     /// none of its code is mapped any more: no executable mapping of its file is left in
-    /// the process, and no thread key or registered destructor can call into it.
+    /// the process, and no thread key the loader could attribute to it (by its
+    /// destructor's address, in glibc's key table) nor a destructor registered with
+    /// `atexit` can call into it. The narrow races glibc leaves open are in the design
+    /// document ("Thread keys", limits).
     ///
     /// A read-only view of the file may outlive the close without any code: a plugin
     /// that panicked with `RUST_BACKTRACE` set has its standard library map its own file

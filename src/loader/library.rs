@@ -17,6 +17,7 @@ use super::shadow::{CopyError, ShadowDir};
 use super::step::Step;
 use super::thread_keys::{self, KeyTable};
 use super::validate::{RawCapability, validate};
+use crate::abi::layout::layout_lines;
 use crate::abi::{
     ABI_VERSION_MAJOR, ABI_VERSION_MINOR, BytesRef, Capability, DeinitFn, ENTRY_SYMBOL,
     ENTRY_SYMBOL_PREFIX, EntryFn, ErrorBuf, HostContext, InstanceHandle, LogLevel, Status, StrRef,
@@ -831,11 +832,18 @@ fn check_layout<C: Capability>(info: &CapabilityInfo) -> Result<(), ResolveError
             plugin: info.layout.clone(),
         }))
     };
-    let host = C::LAYOUT.split('\n');
-    let plugin = info.layout.split('\n').filter(|l| !l.is_empty());
-    for (h, p) in host.zip(plugin) {
-        if h != p {
-            return Err(mismatch(format!("`{h}` (host) / `{p}` (plugin)")));
+    // The plugin's description parsed at load (`validate`); the host's is the macro's.
+    let (Ok(host), Ok(plugin)) = (layout_lines(C::LAYOUT), layout_lines(&info.layout)) else {
+        return Err(mismatch(
+            "a layout description that does not parse".to_owned(),
+        ));
+    };
+    for (h, p) in host.iter().zip(&plugin) {
+        if h.text != p.text {
+            return Err(mismatch(format!(
+                "`{}` (host) / `{}` (plugin)",
+                h.text, p.text
+            )));
         }
     }
     if info.layout_id != C::LAYOUT_ID {

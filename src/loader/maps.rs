@@ -120,6 +120,13 @@ impl MappedCode {
         self.files.contains(&escape(path.as_os_str().as_bytes()))
     }
 
+    /// How many distinct files under the directory `root` have code mapped.
+    pub fn count_under(&self, root: &Path) -> usize {
+        let mut prefix = escape(root.as_os_str().as_bytes());
+        prefix.push(b'/');
+        self.files.iter().filter(|f| f.starts_with(&prefix)).count()
+    }
+
     /// The files with executable mappings in `maps`, the bytes of `/proc/self/maps`.
     pub(crate) fn parse(maps: &[u8]) -> Self {
         let files = maps
@@ -179,6 +186,8 @@ mod tests {
         assert!(!code.contains(Path::new("/shadow/g2-lib.so")), "data only");
         assert!(code.contains(Path::new("/shadow/g1-lib.so.bak")));
         assert!(!code.contains(Path::new("/shadow/g3-lib.so")));
+        assert_eq!(code.count_under(Path::new("/shadow")), 2);
+        assert_eq!(code.count_under(Path::new("/shad")), 0);
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub fn thread_key_usage() -> Option<ThreadKeyUsage> {
 }
 
 /// One entry of glibc's `__pthread_keys`, read with atomic loads because other threads
-/// create and delete keys concurrently (glibc updates `seq` with compare-and-swap).
+/// create and delete keys concurrently: glibc claims and frees a slot with
+/// compare-and-swap on `seq`, and stores `destr` with a plain store after claiming it.
 #[repr(C)]
 struct Entry {
     seq: AtomicUsize,
@@ -105,7 +106,12 @@ impl KeyTable {
     /// The keys in use whose destructor address satisfies `owned`, with that address.
     ///
     /// An entry is taken only if its sequence number reads the same before and after its
-    /// destructor, so a key deleted or created during the read is not mistaken.
+    /// destructor, so a key deleted during the read is not mistaken. A key created
+    /// during the read is not fully excluded: between glibc's claim of a slot (its `seq`
+    /// becomes odd) and its store of the new destructor, the slot shows the previous
+    /// key's destructor. The loader narrows that window by checking each entry again
+    /// just before it deletes it (`unchanged`); it cannot close it, as glibc takes no
+    /// lock (see "Thread keys" in the design document).
     pub(crate) fn keys_where(&self, owned: impl Fn(usize) -> bool) -> Vec<OwnedKey> {
         self.entries
             .iter()
@@ -247,8 +253,13 @@ fn find_glibc_table() -> Result<KeyTable, String> {
     }
     // SAFETY: glibc's `__pthread_keys` is a static array of `count` entries (checked
     // against its debugger description and PTHREAD_KEYS_MAX above), laid out as
-    // `Entry`, that lives as long as the process. glibc writes it only with atomic
-    // operations under its key lock, and `Entry` reads it only with atomic loads.
+    // `Entry`, that lives as long as the process. glibc takes no lock for it:
+    // `pthread_key_create` claims a slot by compare-and-swap on `seq` and then stores
+    // `destr` with a plain store; `pthread_key_delete` is a compare-and-swap on `seq`.
+    // `Entry` reads both words only with atomic loads. A plain C store racing an atomic
+    // load is not defined by Rust's model; on the targets this builds for (aligned word
+    // stores and loads, which cannot tear) it reads either value, and `keys_where`
+    // guards against the stale one as far as glibc allows (see there).
     let entries = unsafe { std::slice::from_raw_parts(table, count) };
     Ok(KeyTable { entries })
 }

@@ -30,12 +30,19 @@ const ACTOR_REQUEST: RequestId = RequestId(0);
 /// actor polls, and only while some owner lags.
 const LAG_RETRY: Duration = Duration::from_millis(2);
 
+/// The longest wait between two looks at lagging owners: the retry interval doubles
+/// while no lagging owner catches up, so an owner that never reads costs the actor a
+/// few wake-ups a second, not hundreds.
+const LAG_RETRY_MAX: Duration = Duration::from_millis(500);
+
 pub(crate) struct Actor {
     core: Lifecycle,
     libraries: Libraries,
     mailboxes: HashMap<OwnerKey, Outbox>,
     /// Owners with notices not queued for lack of room: few, checked after every step.
     lagging: Vec<OwnerKey>,
+    /// The current wait before looking at lagging owners again.
+    lag_retry: Duration,
     waiters: HashMap<RequestId, Sender<Outcome>>,
     jobs: Sender<LoaderJob>,
     /// Opens and closes handed to the loader threads and not yet answered.
@@ -60,6 +67,7 @@ impl Actor {
             libraries: Libraries::default(),
             mailboxes: HashMap::new(),
             lagging: Vec::new(),
+            lag_retry: LAG_RETRY,
             waiters: HashMap::new(),
             jobs: jobs_tx,
             jobs_in_flight: 0,
@@ -110,7 +118,7 @@ impl Actor {
         loop {
             let mut wake = self.core.poll_timeout();
             if !self.lagging.is_empty() {
-                let retry = Instant::now() + LAG_RETRY;
+                let retry = Instant::now() + self.lag_retry;
                 wake = Some(wake.map_or(retry, |at| at.min(retry)));
             }
             // Waking early is harmless: `handle_timeout` acts only on what is due.
@@ -137,10 +145,12 @@ impl Actor {
                     Ok(release) => self.on_release(release),
                     Err(_) => releases_open = false,
                 },
-                recv(done) -> message => {
-                    if let Ok(done) = message {
-                        self.on_loader_done(done);
-                    }
+                recv(done) -> message => match message {
+                    Ok(done) => self.on_loader_done(done),
+                    // Every loader thread is gone (they end only when the actor drops
+                    // the job queue, or by panicking). As in `job`: poison the runtime
+                    // on purpose rather than spin on a closed channel.
+                    Err(_) => panic!("every loader thread died"),
                 },
                 recv(timer) -> _ => self.core.handle_timeout(Instant::now()),
             }
@@ -431,6 +441,11 @@ impl Actor {
     /// Sends each lagging owner that has room again one `Lagged` event with what it must
     /// know now, computed by the core.
     fn catch_up_lagging(&mut self) {
+        if self.lagging.is_empty() {
+            self.lag_retry = LAG_RETRY;
+            return;
+        }
+        let before = self.lagging.len();
         let (core, mailboxes) = (&self.core, &mut self.mailboxes);
         self.lagging.retain(|owner| match mailboxes.get_mut(owner) {
             Some(outbox) => outbox.catch_up(|| {
@@ -440,6 +455,11 @@ impl Actor {
             }),
             None => false,
         });
+        self.lag_retry = if self.lagging.len() < before {
+            LAG_RETRY
+        } else {
+            (self.lag_retry * 2).min(LAG_RETRY_MAX)
+        };
     }
 }
 

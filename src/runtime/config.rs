@@ -98,10 +98,10 @@ impl RuntimeConfig {
         self
     }
 
-    /// Sets how many loader threads run opens and closes in parallel (clamped to 1 to
-    /// [`MAX_LOADER_THREADS`]).
+    /// Sets how many loader threads run opens and closes in parallel; checked by
+    /// [`Runtime::start`](super::Runtime::start) (1 to [`MAX_LOADER_THREADS`]).
     pub fn with_loader_threads(mut self, threads: usize) -> Self {
-        self.loader_threads = threads.clamp(1, MAX_LOADER_THREADS);
+        self.loader_threads = threads;
         self
     }
 }

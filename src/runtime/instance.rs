@@ -24,6 +24,9 @@ use super::protocol::Release;
 /// instance exists. Dropping it calls the plugin's `destroy` on this thread and then
 /// tells the actor, without waiting.
 ///
+/// Dropping is control plane, not real-time safe: `destroy` is plugin code, and the
+/// release may allocate and wake the actor. Drop instances at the owner's safe point.
+///
 /// ```compile_fail
 /// fn must_be_send<T: Send>() {}
 /// # use plugin_runtime::abi::Capability;

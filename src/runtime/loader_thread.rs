@@ -44,7 +44,8 @@ pub(crate) fn spawn(
         loader,
         still_mapped: Mutex::new(StillMapped::default()),
     });
-    for _ in 0..threads.clamp(1, super::config::MAX_LOADER_THREADS) {
+    // `RuntimeConfig::validate` bounded `threads` to 1..=MAX_LOADER_THREADS.
+    for _ in 0..threads {
         let (shared, jobs, done) = (Arc::clone(&shared), jobs.clone(), done.clone());
         std::thread::Builder::new()
             .name("plugrt-loader".into())

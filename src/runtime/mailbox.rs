@@ -94,6 +94,11 @@ impl Outbox {
     /// Queues a notice if the notices' share has room and the owner does not lag;
     /// otherwise counts it as missed. Returns whether the owner lags afterwards.
     pub(crate) fn notify(&mut self, notice: Notice) -> bool {
+        if self.owner_gone() {
+            // Nobody will read it; lagging would only keep the actor retrying.
+            self.missed = 0;
+            return false;
+        }
         if self.missed == 0 && self.has_room() {
             match self.sender.try_send(OwnerEvent::Draining(notice)) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => return false,
@@ -111,6 +116,10 @@ impl Outbox {
         if self.missed == 0 {
             return false;
         }
+        if self.owner_gone() {
+            self.missed = 0;
+            return false;
+        }
         if !self.has_room() {
             return true;
         }
@@ -125,6 +134,14 @@ impl Outbox {
             }
             Err(TrySendError::Full(_)) => true,
         }
+    }
+
+    /// Whether the `Owner` dropped its end. Its channel keeps the events it never read
+    /// (crossbeam keeps undelivered messages), so without this an owner dropped with a
+    /// full mailbox, whose instances or pins live on, would lag for ever. The `Owner` is
+    /// the only other holder of `held_back`.
+    fn owner_gone(&self) -> bool {
+        Arc::strong_count(&self.held_back) == 1
     }
 
     /// Whether one more notice-share event fits. Only the actor adds events, so room

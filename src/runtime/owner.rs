@@ -6,11 +6,13 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::thread::ThreadId;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::abi::Capability;
+use crate::generation::deadline::deadline_after;
 use crate::generation::{Command, Notice, Outcome, RequestId};
 use crate::owner::{OwnerKey, Subscription};
 
@@ -296,11 +298,9 @@ impl Owner {
     /// [`submit`](Self::submit) if the command was not submitted.
     pub fn call(&self, command: Command, timeout: Duration) -> Result<Outcome, RequestError> {
         let request_id = self.submit(command)?;
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = deadline_after(Instant::now(), timeout);
         loop {
-            let left = deadline.map_or(Duration::MAX, |deadline| {
-                deadline.saturating_duration_since(Instant::now())
-            });
+            let left = deadline.saturating_duration_since(Instant::now());
             // Counted as held back before it leaves the channel, so the actor never sees
             // the mailbox emptier than it is (see `Outbox::has_room`).
             self.held_back_len.fetch_add(1, Ordering::SeqCst);
