@@ -84,6 +84,12 @@ fn a_plugin_built_by_another_toolchain_loads_and_runs() {
         .expect("rustc prints its version");
     let bytes = std::fs::read(&library).unwrap();
     let stamp = format!("rustc version {version}");
+    // And the host was not: otherwise this would test one compiler against itself.
+    let host = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    assert!(
+        !host.windows(stamp.len()).any(|w| w == stamp.as_bytes()),
+        "this test binary was built by {stamp} too; name another toolchain"
+    );
     assert!(
         bytes.windows(stamp.len()).any(|w| w == stamp.as_bytes()),
         "{} does not say it was built by {stamp}",

@@ -16,8 +16,9 @@ use syn::{
 /// it generates.
 ///
 /// `#[interface(kind = "dsp", major = 1)]` on a trait. Methods may carry `#[since(N)]`
-/// (appended by minor `N`) and `#[optional]` (a plugin may leave it out). An optional
-/// `crate = path` names the `plugin_runtime` crate when it is reached under another name.
+/// (appended by minor `N`) and `#[optional]` (a plugin may leave it out). The expansion
+/// names `::plugin_runtime`, so the crate using it depends on `plugin-runtime` under that
+/// name (also when it reaches the macro through `plugin_runtime_sdk`).
 #[proc_macro_attribute]
 pub fn interface(args: TokenStream, item: TokenStream) -> TokenStream {
     match expand(args.into(), item.into()) {
@@ -35,7 +36,7 @@ struct Args {
 
 fn parse_args(args: Tokens) -> syn::Result<Args> {
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args)?;
-    let (mut kind, mut major, mut krate) = (None, None, None);
+    let (mut kind, mut major) = (None, None);
     for meta in metas {
         let nv = match meta {
             Meta::NameValue(nv) => nv,
@@ -50,11 +51,10 @@ fn parse_args(args: Tokens) -> syn::Result<Args> {
         match key.as_str() {
             "kind" => kind = Some(syn::parse2::<LitStr>(quote!(#value))?),
             "major" => major = Some(syn::parse2::<LitInt>(quote!(#value))?.base10_parse::<u32>()?),
-            "crate" => krate = Some(syn::parse2::<syn::Path>(quote!(#value))?),
             _ => {
                 return Err(Error::new(
                     nv.path.span(),
-                    "unknown argument; expected `kind`, `major` or `crate`",
+                    "unknown argument; expected `kind` or `major`",
                 ));
             }
         }
@@ -70,7 +70,9 @@ fn parse_args(args: Tokens) -> syn::Result<Args> {
     Ok(Args {
         kind,
         major,
-        krate: krate.unwrap_or_else(|| syn::parse_quote!(::plugin_runtime)),
+        // Always this path: an argument naming another crate would let safe code swap
+        // the lowering traits the expansion's `unsafe` blocks rely on.
+        krate: syn::parse_quote!(::plugin_runtime),
     })
 }
 
@@ -245,10 +247,14 @@ fn ret_name(r: &RetType) -> String {
     }
 }
 
+/// A crossing type by its primitive's full path, never by the name as written: a crate
+/// that shadows `f32` (`type f32 = f64;`) would otherwise get the layout line of `f32`
+/// with the ABI of `f64`. With the full path, such a declaration no longer matches its
+/// own trait's signature and fails to compile.
 fn value_tokens(v: &Value) -> Tokens {
     match v {
-        Value::Prim(i) => quote!(#i),
-        Value::Bool => quote!(bool),
+        Value::Prim(i) => quote!(::core::primitive::#i),
+        Value::Bool => quote!(::core::primitive::bool),
         Value::Unit => quote!(()),
     }
 }
@@ -257,18 +263,18 @@ fn value_tokens(v: &Value) -> Tokens {
 fn arg_static_tokens(a: &ArgType) -> Tokens {
     match a {
         ArgType::Value(v) => value_tokens(v),
-        ArgType::Str => quote!(&'static str),
-        ArgType::Slice(t) => quote!(&'static [#t]),
-        ArgType::SliceMut(t) => quote!(&'static mut [#t]),
+        ArgType::Str => quote!(&'static ::core::primitive::str),
+        ArgType::Slice(t) => quote!(&'static [::core::primitive::#t]),
+        ArgType::SliceMut(t) => quote!(&'static mut [::core::primitive::#t]),
     }
 }
 
 fn arg_tokens(a: &ArgType) -> Tokens {
     match a {
         ArgType::Value(v) => value_tokens(v),
-        ArgType::Str => quote!(&str),
-        ArgType::Slice(t) => quote!(&[#t]),
-        ArgType::SliceMut(t) => quote!(&mut [#t]),
+        ArgType::Str => quote!(&::core::primitive::str),
+        ArgType::Slice(t) => quote!(&[::core::primitive::#t]),
+        ArgType::SliceMut(t) => quote!(&mut [::core::primitive::#t]),
     }
 }
 
@@ -295,6 +301,15 @@ impl Method {
 
 fn parse_method(f: &TraitItemFn) -> syn::Result<Method> {
     let sig = &f.sig;
+    // The layout line spells the name, and the loader reads it as ASCII letters, digits
+    // and underscores; a raw or non-ASCII name would make every plugin unloadable.
+    let name = sig.ident.to_string();
+    if name.starts_with("r#") || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(Error::new(
+            sig.ident.span(),
+            "an interface method's name must be plain ASCII (letters, digits, `_`), not raw",
+        ));
+    }
     if let Some(c) = &sig.constness {
         return Err(Error::new(c.span(), "interface methods cannot be `const`"));
     }

@@ -335,18 +335,30 @@ macro_rules! export_module {
                 deinit: Some(__plugin_runtime_deinit),
             });
 
+            // The author's `init:` and `deinit:` expressions are evaluated in these safe
+            // functions, never inside the `unsafe fn`s below, so that they get no unsafe
+            // context (a raw-pointer read there would compile under
+            // `#![forbid(unsafe_code)]`).
+            fn __plugin_runtime_init_hook() -> ::core::option::Option<__p::Hook> {
+                None $(.or(Some($init)))?
+            }
+
+            fn __plugin_runtime_deinit_hook() -> ::core::option::Option<__p::Hook> {
+                None $(.or(Some($deinit)))?
+            }
+
             unsafe extern "C" fn __plugin_runtime_init(
                 context: *const __abi::HostContext,
                 error: *mut __abi::ErrorBuf,
             ) -> __abi::Status {
-                let hook: ::core::option::Option<__p::Hook> = None $(.or(Some($init)))?;
+                let hook = __plugin_runtime_init_hook();
                 // SAFETY: the host passes a context valid until `deinit` and a valid or
                 // null error buffer, as the ABI requires.
                 unsafe { __p::init(context, error, &__PLUGIN_RUNTIME_PLUGIN_ID.0, hook) }
             }
 
             unsafe extern "C" fn __plugin_runtime_deinit(error: *mut __abi::ErrorBuf) -> __abi::Status {
-                let hook: ::core::option::Option<__p::Hook> = None $(.or(Some($deinit)))?;
+                let hook = __plugin_runtime_deinit_hook();
                 // SAFETY: the host passes a valid or null error buffer.
                 unsafe { __p::deinit(error, hook) }
             }

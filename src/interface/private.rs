@@ -140,18 +140,20 @@ pub fn call_status<R: Ret>(
     if status.is_ok() {
         Ok(R::lift(out))
     } else {
-        Err(failed(status, &error))
+        // The plugin may have overwritten `ptr` and `capacity` through its pointer to
+        // `error`: only the length it reports is used, bounded by our own storage.
+        Err(failed(status, &storage, error.len))
     }
 }
 
 #[cold]
 #[inline(never)]
-fn failed(status: Status, error: &ErrorBuf) -> CallError {
-    let len = error.len.min(error.capacity);
+fn failed(status: Status, storage: &MaybeUninit<[u8; ERROR_CAPACITY]>, len: usize) -> CallError {
+    let len = len.min(ERROR_CAPACITY);
     // SAFETY: the ABI has the plugin write `len` bytes of the buffer before it returns
     // (the SDK's `ErrorBuf::write` does exactly that), and `len` is clamped to the
-    // capacity, so only bytes the plugin wrote are read.
-    let bytes = unsafe { std::slice::from_raw_parts(error.ptr, len) };
+    // storage's size, so only bytes of our own storage that the plugin wrote are read.
+    let bytes = unsafe { std::slice::from_raw_parts(storage.as_ptr().cast::<u8>(), len) };
     CallError {
         status,
         message: String::from_utf8_lossy(bytes).into_owned(),

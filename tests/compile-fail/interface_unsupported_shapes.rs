@@ -33,4 +33,9 @@ pub trait UnsafeMethod {
     unsafe fn f(&self) -> u32;
 }
 
+#[plugin_runtime::interface(kind = "g", major = 1)]
+pub trait RawName {
+    fn r#type(&self) -> u32;
+}
+
 fn main() {}

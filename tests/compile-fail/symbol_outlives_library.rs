@@ -10,10 +10,10 @@ fn main() {}
 
 fn after_close(loader: &mut LibraryLoader) -> u64 {
     let library = loader.load("libfixture.so".as_ref(), None).unwrap();
-    // SAFETY: the echo fixtures export `accumulate` with this type.
-    let accumulate = unsafe { library.raw_symbol::<AccumulateFn>("echo_accumulate") }.unwrap();
+    // SAFETY: fixture-echo-v1 exports `fixture_echo_accumulate`, a static of this type.
+    let accumulate = unsafe { library.raw_symbol::<*const AccumulateFn>("fixture_echo_accumulate") }.unwrap();
     loader.close(library);
     let handle = plugin_runtime::abi::InstanceHandle(std::ptr::null_mut());
     // SAFETY: none: this must not compile.
-    unsafe { (*accumulate)(handle, 1) }
+    unsafe { (**accumulate)(handle, 1) }
 }
