@@ -191,6 +191,7 @@ impl LibraryLoader {
         if config.preflight && config.probe.is_none() {
             return Err(LoadError::PreflightWithoutProbe);
         }
+        let probe_timeout = Probe::timeout_of(&config);
         let root = config.shadow_root.unwrap_or_else(ShadowDir::default_root);
         let shadow = ShadowDir::create(&root)
             .map_err(|source| LoadError::ShadowDirectory { path: root, source })?;
@@ -200,7 +201,7 @@ impl LibraryLoader {
         let preflight = config
             .probe
             .filter(|_| config.preflight)
-            .map(|program| Probe::new(program, shadow.root().to_owned()));
+            .map(|program| Probe::new(program, shadow.root().to_owned(), probe_timeout));
         Ok(Self {
             shadow,
             preflight,

@@ -29,6 +29,7 @@ pub const FIXTURES: &[&str] = &[
     "fixture-thread-current",
     "fixture-slow-init",
     "fixture-stuck-deinit",
+    "fixture-hang-entry",
 ];
 
 /// The built fixtures.
