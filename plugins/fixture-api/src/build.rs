@@ -30,6 +30,7 @@ pub const FIXTURES: &[&str] = &[
     "fixture-slow-init",
     "fixture-stuck-deinit",
     "fixture-hang-entry",
+    "fixture-stuck-tls-drop",
 ];
 
 /// The built fixtures.
