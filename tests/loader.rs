@@ -515,6 +515,35 @@ fn a_deinit_past_its_deadline_is_given_up_and_its_library_stays_loaded() {
 }
 
 #[test]
+fn a_deinit_whose_thread_does_not_end_is_given_up_at_its_deadline() {
+    let deadline = Duration::from_millis(300);
+    let scratch = Scratch::with_config(
+        "deinit-thread-stuck",
+        LoaderConfig::default().with_lifecycle_timeouts(deadline, deadline),
+    );
+    let stuck = scratch
+        .loader
+        .load(&fixtures().path("fixture-stuck-tls-drop"), None)
+        .unwrap();
+    let shadow = stuck.shadow_path().to_owned();
+    let started = std::time::Instant::now();
+    let report = scratch.loader.close(stuck);
+    let waited = started.elapsed();
+    let CloseOutcome::KeptLoaded { reason } = &report.outcome else {
+        panic!("expected kept loaded, got {:?}", report.outcome);
+    };
+    assert!(reason.contains("deinit did not return within"), "{reason}");
+    assert!(
+        waited < Duration::from_secs(5),
+        "the close waited {waited:?}"
+    );
+    assert!(
+        mapped(&shadow),
+        "a library whose deinit thread is still running was unmapped"
+    );
+}
+
+#[test]
 fn deadlines_out_of_bounds_are_refused() {
     for (init, deinit, setting) in [
         (Duration::ZERO, SHORT, "init_timeout"),

@@ -3,11 +3,17 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use fixture_api::build::fixtures;
+use plugin_runtime::loader::probe::{Probe, ProbeError, ProbeMode};
+use plugin_runtime::loader::{LoaderConfig, Step};
 
 /// A library that crashes the probe in its entry symbol (a raw-ABI fixture).
 const CRASH_ENTRY: &str = "fixture-crash-entry";
+
+/// A library whose entry symbol never returns (a raw-ABI fixture).
+const HANG_ENTRY: &str = "fixture-hang-entry";
 
 fn inspect(args: &[&Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_plugin-runtime"))
@@ -126,6 +132,67 @@ fn a_crash_in_the_entry_symbol_is_reported_and_the_next_library_inspected() {
     assert!(text.contains(good.to_str().unwrap()), "{text}");
     assert!(text.contains("fixture.echo"), "{text}");
     assert!(!text.contains(crash.to_str().unwrap()), "{text}");
+}
+
+#[test]
+fn a_probe_that_hangs_in_the_entry_symbol_is_killed_at_its_deadline() {
+    let root = scratch("hang");
+    let deadline = Duration::from_millis(300);
+    let config = LoaderConfig::default()
+        .with_shadow_root(&root)
+        .with_probe(env!("CARGO_BIN_EXE_plugin-runtime-probe"));
+    let probe = Probe::from_config(&config).unwrap().with_timeout(deadline);
+    let started = Instant::now();
+    let err = probe
+        .inspect(&fixtures().path(HANG_ENTRY), ProbeMode::Describe)
+        .expect_err("the entry symbol never returns");
+    let waited = started.elapsed();
+    let ProbeError::TimedOut { step, after } = &err else {
+        panic!("not a timeout: {err}");
+    };
+    assert_eq!(*step, Some(Step::EntrySymbol), "{err}");
+    assert!(*after >= deadline, "{err}");
+    assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+    assert_eq!(err.step(), "entry symbol");
+    assert_eq!(err.signal(), None);
+    assert!(
+        err.to_string()
+            .starts_with("entry symbol: the probe did not finish within"),
+        "{err}"
+    );
+    // The probe was killed and reaped: this process has no child probe left, not even
+    // a zombie. (The other tests here start `plugin-runtime`, whose probes are its
+    // children, not this process's.)
+    assert_eq!(child_probes(), Vec::<String>::new());
+    // Its shadow copy was swept with it.
+    let left: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<PathBuf>::new(),
+        "the probe left its copy behind"
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+/// The `stat` lines of this process's children that run the probe (whose command name,
+/// cut to 15 bytes, is `plugin-runtime-`).
+fn child_probes() -> Vec<String> {
+    let me = std::process::id().to_string();
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            // `PID (COMM) STATE PPID ...`; COMM may hold spaces, so split after its `)`.
+            let Some((head, tail)) = stat.rsplit_once(") ") else {
+                return false;
+            };
+            let ppid = tail.split(' ').nth(1);
+            head.ends_with("(plugin-runtime-") && ppid == Some(me.as_str())
+        })
+        .collect()
 }
 
 #[test]

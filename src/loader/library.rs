@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libloading::os::unix::{Library as UnixLibrary, RTLD_LOCAL, RTLD_NOW};
 
@@ -192,6 +192,7 @@ impl LibraryLoader {
         if config.preflight && config.probe.is_none() {
             return Err(LoadError::PreflightWithoutProbe);
         }
+        let probe_timeout = Probe::timeout_of(&config);
         let root = config.shadow_root.unwrap_or_else(ShadowDir::default_root);
         let shadow = ShadowDir::create(&root)
             .map_err(|source| LoadError::ShadowDirectory { path: root, source })?;
@@ -201,7 +202,7 @@ impl LibraryLoader {
         let preflight = config
             .probe
             .filter(|_| config.preflight)
-            .map(|program| Probe::new(program, shadow.root().to_owned()));
+            .map(|program| Probe::new(program, shadow.root().to_owned(), probe_timeout));
         Ok(Self {
             shadow,
             preflight,
@@ -763,8 +764,9 @@ impl<'lib, C: Capability> ResolvedCapability<'lib, C> {
 /// lifecycle on a thread of its own keeps those registrations off long-lived host
 /// threads (above all the runtime's loader threads, which live as long as the runtime).
 ///
-/// When the call returns in time, the thread is joined, so it has ended (and run its
-/// thread-local destructors) before the library can be closed. When it does not, the
+/// When the call returns in time, the thread is joined within what is left of the
+/// deadline, so it has ended (and run its thread-local destructors, which are plugin
+/// code too) before the library can be closed. When either does not happen in time, the
 /// thread is detached: nothing can stop it, it may still be running the library's code,
 /// and the caller must keep the library loaded for good.
 fn on_lifecycle_thread(
@@ -785,18 +787,20 @@ fn on_lifecycle_thread(
                 message: format!("cannot start the {name} thread: {e}"),
             })
         })?;
+    let started = Instant::now();
     match result.recv_timeout(deadline) {
         Ok(result) => {
-            // The call returned; what is left is the thread's exit.
-            let _ = thread.join();
+            // The call returned; what is left is the thread's exit, with its thread-local
+            // destructors.
+            join_until(thread, deadline.saturating_sub(started.elapsed()))?;
             result.map_err(LifecycleError::Failed)
         }
         Err(RecvTimeoutError::Disconnected) => {
-            // The sender was dropped without a result: the call unwound.
-            let _ = thread.join();
+            // The sender was dropped without a result.
+            join_until(thread, deadline.saturating_sub(started.elapsed()))?;
             Err(LifecycleError::Failed(CallError {
                 status: Status::PANIC,
-                message: format!("the {name} call unwound into the host"),
+                message: format!("the {name} thread ended without a result"),
             }))
         }
         Err(RecvTimeoutError::Timeout) => {
@@ -805,6 +809,50 @@ fn on_lifecycle_thread(
             Err(LifecycleError::TimedOut)
         }
     }
+}
+
+/// The least time a thread whose call returned is given to end.
+const MIN_JOIN_WAIT: Duration = Duration::from_millis(5);
+
+/// Joins `thread` if it ends within `left` (at least [`MIN_JOIN_WAIT`]); otherwise
+/// detaches it and returns [`LifecycleError::TimedOut`].
+fn join_until(thread: std::thread::JoinHandle<()>, left: Duration) -> Result<(), LifecycleError> {
+    use std::os::unix::thread::JoinHandleExt;
+
+    let left = left.max(MIN_JOIN_WAIT);
+    // SAFETY: `timespec` is plain integers (and, on some targets, padding), for which
+    // all zeroes is a valid value.
+    let mut until: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `until` is a valid, writable `timespec`; CLOCK_REALTIME always exists, so
+    // the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut until) };
+    // The clock's nanoseconds are below 10^9, so the sum fits easily.
+    let nanos = until.tv_nsec as u64 + u64::from(left.subsec_nanos());
+    until.tv_sec = until
+        .tv_sec
+        .saturating_add(libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX))
+        .saturating_add((nanos / 1_000_000_000) as libc::time_t);
+    until.tv_nsec = (nanos % 1_000_000_000) as _;
+    // The handle gives up its thread without joining or detaching it: this function
+    // does one or the other below.
+    let native = thread.into_pthread_t();
+    // SAFETY: `native` is a joinable thread (taken from its `JoinHandle`, which neither
+    // joined nor detached it), joined or detached exactly once: here, or by the detach
+    // below if this does not join it. A null result pointer is allowed.
+    let joined = unsafe { libc::pthread_timedjoin_np(native, std::ptr::null_mut(), &until) };
+    if joined == 0 {
+        return Ok(());
+    }
+    if joined != libc::ETIMEDOUT {
+        tracing::error!(
+            error = joined,
+            "pthread_timedjoin_np failed; detaching the thread"
+        );
+    }
+    // SAFETY: `native` was not joined (the join failed), so it is still a joinable
+    // thread of this process, detached once here and never used again.
+    unsafe { libc::pthread_detach(native) };
+    Err(LifecycleError::TimedOut)
 }
 
 /// Why a lifecycle call did not succeed.

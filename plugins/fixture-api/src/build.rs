@@ -29,6 +29,8 @@ pub const FIXTURES: &[&str] = &[
     "fixture-thread-current",
     "fixture-slow-init",
     "fixture-stuck-deinit",
+    "fixture-hang-entry",
+    "fixture-stuck-tls-drop",
 ];
 
 /// The built fixtures.

@@ -64,6 +64,19 @@ pub enum ProbeError {
         /// What the probe wrote on its standard error.
         stderr: String,
     },
+    /// The probe did not end by its deadline ([`Probe::timeout`](super::Probe::timeout)),
+    /// for example because the library loops forever in its constructors or entry
+    /// symbol; it was killed and reaped.
+    #[error(
+        "{}: the probe did not finish within {after:?} and was killed",
+        step_name(*step)
+    )]
+    TimedOut {
+        /// The step the probe had reached; `None` if it had not reported its first step.
+        step: Option<Step>,
+        /// How long the parent waited.
+        after: std::time::Duration,
+    },
     /// The probe's report cannot be read: the executable is not a probe, or not one of
     /// this version.
     #[error("probe: unreadable report: {message}")]
@@ -81,7 +94,9 @@ impl ProbeError {
         match self {
             Self::Spawn { .. } | Self::Protocol { .. } => "probe",
             Self::Refused { step, .. } => step,
-            Self::Crashed { step, .. } | Self::Ended { step, .. } => step_name(*step),
+            Self::Crashed { step, .. } | Self::Ended { step, .. } | Self::TimedOut { step, .. } => {
+                step_name(*step)
+            }
         }
     }
 
