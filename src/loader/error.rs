@@ -145,7 +145,7 @@ pub enum LoadError {
     /// still run the library's code, so the library stays loaded for the life of the
     /// process. Other loads go on.
     #[error(
-        "init: {} did not return within {timeout:?}; its thread was left running and the library stays loaded",
+        "init: {} did not return within {timeout:?} (or its thread did not end by then); the thread was left running and the library stays loaded",
         path.display()
     )]
     InitTimedOut {

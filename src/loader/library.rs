@@ -585,7 +585,7 @@ impl LoadedLibrary {
                 let reason = match e {
                     LifecycleError::Failed(e) => format!("deinit failed: {e}"),
                     LifecycleError::TimedOut => format!(
-                        "deinit did not return within {deinit_timeout:?}; its thread was left running and the library stays loaded"
+                        "deinit did not return within {deinit_timeout:?} (or its thread did not end by then); the thread was left running and the library stays loaded"
                     ),
                 };
                 tracing::error!(plugin_id = %self.info.plugin_id, %reason, "keeping the library loaded");
