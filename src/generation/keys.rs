@@ -107,6 +107,40 @@ macro_rules! core_keys {
             }
         }
 
+        impl ::std::fmt::Display for $name {
+            /// The key's one text form, `<core>:<index>v<version>` (for example `1:3v1`),
+            /// used in the event schema; see `docs/events.md`.
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                $crate::generation::keys::write_key(f, self.core, slotmap::Key::data(&self.slot))
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::generation::keys::ParseKeyError;
+
+            /// Parses the text form written by `Display`. A parsed key is only data: a
+            /// core refuses it like any other key that is stale or of another core.
+            fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+                let (core, data) = $crate::generation::keys::parse_key(text, stringify!($name))?;
+                Ok(Self { core, slot: $slot::from(data) })
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                let text = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(deserializer)?;
+                text.parse().map_err(::serde::de::Error::custom)
+            }
+        }
+
         impl $crate::generation::keys::CoreKey for $name {
             type Slot = $slot;
 
@@ -133,6 +167,52 @@ macro_rules! core_keys {
     )*};
 }
 pub(crate) use core_keys;
+
+/// Why a key's text form did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a {kind}: expected `<core>:<index>v<version>` with an odd version")]
+pub struct ParseKeyError {
+    /// The text that did not parse.
+    pub text: String,
+    /// The key type asked for.
+    pub kind: &'static str,
+}
+
+/// Writes `<core>:<index>v<version>`.
+pub(crate) fn write_key(
+    f: &mut fmt::Formatter<'_>,
+    core: CoreId,
+    data: slotmap::KeyData,
+) -> fmt::Result {
+    let ffi = data.as_ffi();
+    write!(f, "{}:{}v{}", core.0, ffi & 0xffff_ffff, ffi >> 32)
+}
+
+/// Parses `<core>:<index>v<version>`; the version of a key to a live record is odd, so
+/// an even one is refused rather than silently changed.
+pub(crate) fn parse_key(
+    text: &str,
+    kind: &'static str,
+) -> Result<(CoreId, slotmap::KeyData), ParseKeyError> {
+    let error = || ParseKeyError {
+        text: text.chars().take(64).collect(),
+        kind,
+    };
+    let (core, rest) = text.split_once(':').ok_or_else(error)?;
+    let (index, version) = rest.split_once('v').ok_or_else(error)?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(core) && digits(index) && digits(version)) {
+        return Err(error());
+    }
+    let core: u32 = core.parse().map_err(|_| error())?;
+    let index: u32 = index.parse().map_err(|_| error())?;
+    let version: u32 = version.parse().map_err(|_| error())?;
+    if version % 2 == 0 {
+        return Err(error());
+    }
+    let ffi = (u64::from(version) << 32) | u64::from(index);
+    Ok((CoreId(core), slotmap::KeyData::from_ffi(ffi)))
+}
 
 core_keys! {
     /// A generational key to one generation: one load of one plugin's library.

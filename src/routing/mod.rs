@@ -1,0 +1,393 @@
+//! The routing driver: the sans-IO layer between the [core](crate::generation) and
+//! whatever performs its effects.
+//!
+//! [`Router`] wraps a [`Lifecycle`] and turns each of its [`Effect`]s into an
+//! [`Action`] with a destination: a library to open or close, a notice or a drain stall
+//! for an owner's mailbox, an outcome for the waiting caller or for the submitting
+//! owner, and every event as a numbered, timed [`EventRecord`] for the listeners whose
+//! filters match. It also counts what the runtime did ([`Counters`]).
+//!
+//! Like the core, it never reads a clock, opens a library or touches a channel. The
+//! runtime's actor performs its actions with threads and channels; the property suite
+//! performs them with a simulated loader and checks each one against its model. Both
+//! therefore run the same routing.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Instant;
+//! use plugin_runtime::events::{Event, EventFilter};
+//! use plugin_runtime::generation::{Command, CoreConfig, Outcome, RequestId};
+//! use plugin_runtime::routing::{Action, Router};
+//!
+//! let start = Instant::now();
+//! let mut router = Router::new(CoreConfig::default(), start);
+//! let listener = router.listen(EventFilter::all());
+//! router.submit(start, RequestId(1), None, Command::Snapshot, true);
+//! let mut heard = Vec::new();
+//! while let Some(action) = router.poll_action(start) {
+//!     match action {
+//!         Action::Publish { record, listeners } => {
+//!             assert_eq!(listeners.as_slice(), [listener]);
+//!             heard.push(record.event.name());
+//!         }
+//!         Action::Reply { outcome: Outcome::Snapshot(_), .. } => {}
+//!         other => panic!("unexpected {other:?}"),
+//!     }
+//! }
+//! assert_eq!(heard, ["command_submitted", "command_completed"]);
+//! ```
+#![forbid(unsafe_code)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smallvec::SmallVec;
+
+use crate::events::{Event, EventFilter, EventRecord};
+use crate::generation::{
+    CloseToken, Command, CoreConfig, Counters, Effect, GenerationKey, LoadKey, Notice, Outcome,
+    RequestId, Snapshot, StalledGeneration,
+};
+use crate::owner::OwnerKey;
+
+/// A listener's id within its router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ListenerId(u64);
+
+/// What the router asks its caller to do, drained with [`Router::poll_action`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Open the library at `path`, then answer the core with
+    /// [`Lifecycle::load_finished`](crate::generation::Lifecycle::load_finished).
+    Open {
+        /// The command that asked for it.
+        request_id: RequestId,
+        /// The pending load to answer.
+        load: LoadKey,
+        /// The installed library.
+        path: PathBuf,
+        /// The plugin id the library must have, if known.
+        expected_plugin_id: Option<String>,
+    },
+    /// Close the generation's library, then answer the core with
+    /// [`Lifecycle::closed`](crate::generation::Lifecycle::closed).
+    Close(CloseToken),
+    /// Put a draining notice in `owner`'s mailbox.
+    Notify {
+        /// The owner.
+        owner: OwnerKey,
+        /// What it must know.
+        notice: Notice,
+    },
+    /// Tell `owner`, which holds a stalled generation, about the stall.
+    Stalled {
+        /// The owner.
+        owner: OwnerKey,
+        /// The stall, with every holder.
+        stall: DrainStall,
+    },
+    /// Hand `outcome` to the caller waiting for `request_id`.
+    Reply {
+        /// The command's id.
+        request_id: RequestId,
+        /// What it did.
+        outcome: Outcome,
+    },
+    /// Put `outcome` in the submitting owner's mailbox (no caller waits for it).
+    Complete {
+        /// The submitting owner.
+        owner: OwnerKey,
+        /// The command's id.
+        request_id: RequestId,
+        /// What it did.
+        outcome: Outcome,
+    },
+    /// Deliver `record` to `listeners` (possibly none) and log it.
+    Publish {
+        /// The record.
+        record: Arc<EventRecord>,
+        /// The listeners whose filters match, in the order they subscribed.
+        listeners: SmallVec<[ListenerId; 4]>,
+    },
+}
+
+/// A drain stall as its holders' owners hear it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrainStall {
+    /// The stalled generation, its plugin and every holder.
+    pub stalled: StalledGeneration,
+    /// How long it has been draining.
+    pub draining_for: Duration,
+    /// Which report this is, counting from 1.
+    pub report: u32,
+}
+
+/// The sans-IO routing driver; see [the module](self).
+#[derive(Debug)]
+pub struct Router {
+    core: crate::generation::Lifecycle,
+    origin: Instant,
+    next_seq: u64,
+    /// Requests whose caller waits for the outcome itself.
+    waiters: HashSet<RequestId>,
+    listeners: Vec<(ListenerId, EventFilter)>,
+    next_listener: u64,
+    /// The thread each owner registered from, for snapshots.
+    owner_threads: HashMap<OwnerKey, String>,
+    counters: Counters,
+    actions: VecDeque<Action>,
+}
+
+impl Router {
+    /// A router around a new core; `origin` is time zero of every record's `t_micros`.
+    pub fn new(config: CoreConfig, origin: Instant) -> Self {
+        Self {
+            core: crate::generation::Lifecycle::new(config),
+            origin,
+            next_seq: 1,
+            waiters: HashSet::new(),
+            listeners: Vec::new(),
+            next_listener: 0,
+            owner_threads: HashMap::new(),
+            counters: Counters::default(),
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// The core, for queries.
+    pub fn core(&self) -> &crate::generation::Lifecycle {
+        &self.core
+    }
+
+    /// The core, for the calls that are not commands (owners, tickets, instances, pins,
+    /// load and close answers). Their effects come out of [`poll_action`](Self::poll_action).
+    pub fn core_mut(&mut self) -> &mut crate::generation::Lifecycle {
+        &mut self.core
+    }
+
+    /// What the runtime did so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Submits a command. If `waiter`, its outcome comes out as [`Action::Reply`];
+    /// otherwise as [`Action::Complete`] to `owner`, or nowhere if there is none.
+    pub fn submit(
+        &mut self,
+        now: Instant,
+        request_id: RequestId,
+        owner: Option<OwnerKey>,
+        command: Command,
+        waiter: bool,
+    ) {
+        if waiter {
+            self.waiters.insert(request_id);
+        }
+        self.publish(
+            now,
+            Event::CommandSubmitted {
+                request_id,
+                owner,
+                command: command.clone(),
+            },
+        );
+        self.core.submit(now, request_id, owner, command);
+    }
+
+    /// The caller waiting for `request_id` left: its outcome goes to the owner instead.
+    pub fn waiter_gone(&mut self, request_id: RequestId) {
+        self.waiters.remove(&request_id);
+    }
+
+    /// Registers an owner (see
+    /// [`Lifecycle::register_owner`](crate::generation::Lifecycle::register_owner)),
+    /// remembering the thread it runs on for snapshots.
+    pub fn register_owner(&mut self, name: impl Into<String>, thread: impl Into<String>) -> OwnerKey {
+        let owner = self.core.register_owner(name);
+        self.owner_threads.insert(owner, thread.into());
+        owner
+    }
+
+    /// Forgets an owner's thread; call with
+    /// [`Lifecycle::unregister_owner`](crate::generation::Lifecycle::unregister_owner).
+    pub fn forget_owner(&mut self, owner: OwnerKey) {
+        self.owner_threads.remove(&owner);
+    }
+
+    /// Adds a listener: every later record that `filter` matches names it.
+    pub fn listen(&mut self, filter: EventFilter) -> ListenerId {
+        let id = ListenerId(self.next_listener);
+        self.next_listener += 1;
+        self.listeners.push((id, filter));
+        id
+    }
+
+    /// Removes a listener; whether it was there.
+    pub fn unlisten(&mut self, id: ListenerId) -> bool {
+        let before = self.listeners.len();
+        self.listeners.retain(|(l, _)| *l != id);
+        self.listeners.len() < before
+    }
+
+    /// Counts records a listener lost to its full queue.
+    pub fn listener_dropped(&mut self, records: u64) {
+        self.counters.listener_drops = self.counters.listener_drops.saturating_add(records);
+    }
+
+    /// The record of the runtime's poisoning, for the caller to deliver: the actor
+    /// cannot go on, so this is the last record.
+    pub fn poisoned(&mut self, now: Instant, message: String) -> Action {
+        self.publish(now, Event::RuntimePoisoned { message });
+        self.actions.pop_back().expect("publish queued one action")
+    }
+
+    /// The next action, converting the core's effects as needed; `now` stamps records.
+    pub fn poll_action(&mut self, now: Instant) -> Option<Action> {
+        loop {
+            if let Some(action) = self.actions.pop_front() {
+                return Some(action);
+            }
+            let effect = self.core.poll_effect()?;
+            self.route(now, effect);
+        }
+    }
+
+    fn route(&mut self, now: Instant, effect: Effect) {
+        match effect {
+            Effect::Open {
+                request_id,
+                load,
+                path,
+                expected_plugin_id,
+            } => self.actions.push_back(Action::Open {
+                request_id,
+                load,
+                path,
+                expected_plugin_id,
+            }),
+            Effect::Close(token) => self.actions.push_back(Action::Close(token)),
+            Effect::Notify { owner, notice } => {
+                self.actions.push_back(Action::Notify { owner, notice })
+            }
+            Effect::Complete {
+                request_id,
+                owner,
+                mut outcome,
+            } => {
+                if let Outcome::Snapshot(snapshot) = &mut outcome {
+                    self.fill_snapshot(snapshot);
+                }
+                self.publish(
+                    now,
+                    Event::CommandCompleted {
+                        request_id,
+                        owner,
+                        outcome: outcome.clone(),
+                    },
+                );
+                if self.waiters.remove(&request_id) {
+                    self.actions.push_back(Action::Reply {
+                        request_id,
+                        outcome,
+                    });
+                } else if let Some(owner) = owner {
+                    self.actions.push_back(Action::Complete {
+                        owner,
+                        request_id,
+                        outcome,
+                    });
+                }
+            }
+            Effect::Event(event) => {
+                self.count(&event);
+                if let Event::DrainStalled {
+                    plugin_id,
+                    generation,
+                    draining_for,
+                    report,
+                    holders,
+                    ..
+                } = &event
+                {
+                    self.route_stall(plugin_id, *generation, *draining_for, *report, holders);
+                }
+                self.publish(now, event);
+            }
+        }
+    }
+
+    /// Each owner holding a stalled generation hears of the stall once per report.
+    fn route_stall(
+        &mut self,
+        plugin_id: &str,
+        generation: GenerationKey,
+        draining_for: Duration,
+        report: u32,
+        holders: &[crate::generation::HolderReport],
+    ) {
+        let stall = DrainStall {
+            stalled: StalledGeneration {
+                generation,
+                plugin_id: plugin_id.to_owned(),
+                holders: holders.to_vec(),
+            },
+            draining_for,
+            report,
+        };
+        for owner in holders.iter().filter_map(|h| h.owner) {
+            self.actions.push_back(Action::Stalled {
+                owner,
+                stall: stall.clone(),
+            });
+        }
+    }
+
+    fn count(&mut self, event: &Event) {
+        let c = &mut self.counters;
+        match event {
+            Event::Loaded { .. } => c.loads += 1,
+            Event::Reloaded { .. } => {
+                c.loads += 1;
+                c.reloads += 1;
+            }
+            Event::LoadFailed { .. } => c.failed_loads += 1,
+            Event::Collected { .. } => c.collected += 1,
+            Event::Unmapped { .. } => c.unmapped += 1,
+            Event::StillMapped { .. } | Event::KeptLoaded { .. } => c.kept_mapped += 1,
+            Event::DrainStalled { report: 1, .. } => c.stalled_drains += 1,
+            _ => {}
+        }
+    }
+
+    fn fill_snapshot(&self, snapshot: &mut Snapshot) {
+        snapshot.counters = self.counters;
+        for owner in &mut snapshot.owners {
+            owner.thread = self.owner_threads.get(&owner.owner).cloned();
+        }
+    }
+
+    fn publish(&mut self, now: Instant, event: Event) {
+        let listeners = self
+            .listeners
+            .iter()
+            .filter(|(_, filter)| filter.matches(&event))
+            .map(|(id, _)| *id)
+            .collect();
+        let record = EventRecord {
+            seq: self.next_seq,
+            t_micros: u64::try_from(now.saturating_duration_since(self.origin).as_micros())
+                .unwrap_or(u64::MAX),
+            dropped: 0,
+            event,
+        };
+        self.next_seq += 1;
+        self.actions.push_back(Action::Publish {
+            record: Arc::new(record),
+            listeners,
+        });
+    }
+}
