@@ -1,0 +1,246 @@
+//! One run: the real core and the model driven by the same operations, with the actor's
+//! part played against the simulated loader, checked after every step.
+//!
+//! This file holds the run's state, its statistics and its public steps; `apply`
+//! performs operations, `effects` drains the core's effects, `check` compares the
+//! core with the model.
+
+mod apply;
+mod check;
+mod effects;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use plugin_runtime::generation::{
+    CloseToken, CoreConfig, GenerationKey, GenerationState, Lifecycle, LoadKey, PinKey, RequestId,
+};
+use plugin_runtime::loader::simulated::{SimulatedLibrary, SimulatedLoader};
+use plugin_runtime::owner::{InstanceKey, OwnerKey, TicketKey};
+
+use crate::foreign::OtherCore;
+use crate::model::{self, DRAIN_TIMEOUT, MAX_STALL_INTERVAL, Model, StepExpect};
+use crate::op::{INSTALLED_PATHS, Op};
+
+/// A key whose record was removed; using it must give a typed not-found.
+#[derive(Debug, Clone, Copy)]
+enum StaleKey {
+    Generation(GenerationKey),
+    Load(LoadKey),
+    Owner(OwnerKey),
+    Ticket(TicketKey),
+    Instance(InstanceKey),
+    Pin(PinKey),
+}
+
+/// The core, the model, the simulated loader and the actor's bookkeeping.
+#[derive(Debug)]
+pub struct Run {
+    core: Lifecycle,
+    model: Model,
+    loader: SimulatedLoader,
+    now: Instant,
+    next_request: u64,
+    /// Libraries the simulated loader opened, by the generation they became.
+    libraries: HashMap<GenerationKey, SimulatedLibrary>,
+    /// Close tokens received and not answered yet, oldest first.
+    closes: Vec<CloseToken>,
+    /// Closes requested per generation (model index): must never exceed one.
+    close_requests: BTreeMap<usize, u32>,
+    /// Ids of the libraries the loader opened, by model generation.
+    library_ids: BTreeMap<usize, u64>,
+    /// Requests submitted and not completed, with their submitter.
+    outstanding: HashMap<RequestId, Option<OwnerKey>>,
+    stale: Vec<StaleKey>,
+    /// Another core, whose keys and tokens the core must refuse.
+    other: OtherCore,
+    known_generations: HashSet<GenerationKey>,
+    /// The library the pending open of this step produced, until its generation is known.
+    fresh_library: Option<SimulatedLibrary>,
+    stats: Stats,
+}
+
+/// How often a run reached each interesting situation, to show the suite's reach.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Generations made.
+    pub generations: u64,
+    /// Loads that failed.
+    pub load_failures: u64,
+    /// Command outcomes that were failures.
+    pub failed_commands: u64,
+    /// Close tokens issued.
+    pub collects: u64,
+    /// Generations that started draining.
+    pub drains: u64,
+    /// Owner notices.
+    pub notices: u64,
+    /// Stalled-drain reports.
+    pub stalls: u64,
+    /// Shutdowns completed with stalled generations.
+    pub stalled_shutdowns: u64,
+    /// Closes the loader reported as still mapped or kept loaded.
+    pub pinned_by_loader: u64,
+    /// Instances created.
+    pub instances: u64,
+    /// Stale keys used.
+    pub stale_uses: u64,
+    /// Keys and tokens of another core used.
+    pub foreign_uses: u64,
+    /// Loads that finished after a newer load of their plugin and never served.
+    pub superseded: u64,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, other: Self) {
+        self.generations += other.generations;
+        self.load_failures += other.load_failures;
+        self.failed_commands += other.failed_commands;
+        self.collects += other.collects;
+        self.drains += other.drains;
+        self.notices += other.notices;
+        self.stalls += other.stalls;
+        self.stalled_shutdowns += other.stalled_shutdowns;
+        self.pinned_by_loader += other.pinned_by_loader;
+        self.instances += other.instances;
+        self.stale_uses += other.stale_uses;
+        self.foreign_uses += other.foreign_uses;
+        self.superseded += other.superseded;
+    }
+}
+
+impl Run {
+    /// A fresh core and model with every path installed.
+    pub fn new() -> Self {
+        let now = Instant::now();
+        let mut loader = SimulatedLoader::new();
+        for index in 0..INSTALLED_PATHS {
+            loader.install(model::path(index), model::module(index));
+        }
+        let config = CoreConfig {
+            drain_timeout: DRAIN_TIMEOUT,
+            max_stall_interval: MAX_STALL_INTERVAL,
+        };
+        let core = Lifecycle::new(config.clone());
+        assert_eq!(core.config(), &config);
+        Self {
+            core,
+            model: Model::new(now),
+            loader,
+            now,
+            next_request: 0,
+            libraries: HashMap::new(),
+            closes: Vec::new(),
+            close_requests: BTreeMap::new(),
+            library_ids: BTreeMap::new(),
+            outstanding: HashMap::new(),
+            stale: Vec::new(),
+            other: OtherCore::new(now),
+            known_generations: HashSet::new(),
+            fresh_library: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// What this run reached so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Applies one operation to the core and the model, then checks everything.
+    pub fn step(&mut self, op: &Op) {
+        self.model.expect = StepExpect::default();
+        self.apply(op);
+        self.settle();
+    }
+
+    /// Ends a run: answers every pending load and close, makes every owner release
+    /// everything, and checks that nothing drains or leaks; then shuts down and checks
+    /// that every library was closed exactly once and every command completed.
+    pub fn finish(&mut self) {
+        self.answer_everything();
+        let owners: Vec<usize> = (0..self.model.owners.len())
+            .filter(|&o| self.model.owners[o].alive)
+            .collect();
+        for owner in owners {
+            self.step_with(|run| run.unregister(owner));
+            self.answer_everything();
+        }
+        while !self.model.pins.is_empty() {
+            self.step(&Op::Unpin { pin: 0 });
+        }
+        self.answer_everything();
+        let draining = self
+            .core
+            .generations()
+            .filter(|(_, s)| matches!(s, GenerationState::Draining { .. }))
+            .count();
+        assert_eq!(
+            draining, 0,
+            "a generation still drains after everything was released"
+        );
+        let snapshot = self.core.snapshot();
+        assert_eq!(
+            (snapshot.instances, snapshot.tickets, snapshot.pins),
+            (0, 0, 0),
+            "a hold leaked"
+        );
+        if self.model.running() {
+            self.step(&Op::Shutdown { after_secs: 60 });
+        }
+        self.answer_everything();
+        for (key, state) in self.core.generations() {
+            assert!(
+                matches!(
+                    state,
+                    GenerationState::Closed | GenerationState::PinnedByLoader { .. }
+                ),
+                "{key:?} is {state:?} after shutdown"
+            );
+        }
+        for (generation, id) in &self.library_ids {
+            assert_eq!(
+                self.loader.closes(*id),
+                1,
+                "library of generation {generation} closed {} times",
+                self.loader.closes(*id)
+            );
+        }
+        assert_eq!(self.loader.opened() as usize, self.library_ids.len());
+        assert!(
+            self.outstanding.is_empty(),
+            "commands never completed: {:?}",
+            self.outstanding
+        );
+    }
+
+    fn answer_everything(&mut self) {
+        while !self.model.loads.is_empty() || !self.closes.is_empty() {
+            if !self.model.loads.is_empty() {
+                self.step(&Op::FinishLoad { which: 0 });
+            } else {
+                self.step(&Op::FinishClose { which: 0 });
+            }
+        }
+    }
+
+    fn step_with(&mut self, f: impl FnOnce(&mut Self)) {
+        self.model.expect = StepExpect::default();
+        f(self);
+        self.settle();
+    }
+
+    fn model_generation(&self, key: GenerationKey) -> usize {
+        self.model
+            .generations
+            .iter()
+            .position(|g| g.key == Some(key))
+            .unwrap_or_else(|| panic!("the core named a generation the model never made: {key:?}"))
+    }
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Self::new()
+    }
+}
