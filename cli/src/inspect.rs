@@ -186,6 +186,7 @@ pub fn run(args: &Args) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for path in &args.paths {
+        tracing::info!(target: "plugin_runtime::cli", path = %path.display(), "inspecting");
         let written = match probe.inspect(path, mode) {
             Ok(inspection) => {
                 let report = Report::new(path, &inspection, mode);

@@ -1,11 +1,14 @@
 //! `plugin-runtime`: the command-line face of the runtime.
 
 mod inspect;
+mod logging;
 mod stress;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::logging::LogFormat;
 
 /// Load, inspect and exercise plugin-runtime plugins.
 #[derive(Debug, Parser)]
@@ -13,6 +16,22 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log more on stderr: -v info, -vv debug, -vvv trace for the runtime's events and
+    /// plugins' log records [default: warnings and errors]. RUST_LOG, when set, replaces
+    /// this filter (e.g. RUST_LOG=plugin_runtime=debug,
+    /// RUST_LOG=plugin_runtime::lifecycle=info).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    /// How log lines are written on stderr: text, or json (one object per line with
+    /// timestamp, level, target and fields).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +48,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init(cli.verbose, cli.log_format);
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Stress(args) => stress::run(&args),
