@@ -11,6 +11,8 @@
 //! * [`loader`]: the only user of `libloading`. It loads each generation from its own
 //!   shadow copy, validates the descriptor before anything is published, and on close
 //!   checks with the OS whether the library is really gone.
+//! * [`module`]: the plain data the loader, the core and the runtime share: a loaded
+//!   module's description, what closing it did, why loading it failed.
 //! * [`generation`]: the lifecycle core, a sans-IO state machine that owns every
 //!   generation, pending load, pin and drain deadline and decides every lifecycle step;
 //!   the actor feeds it inputs with `now` and performs the effects it emits.
@@ -44,6 +46,7 @@ pub mod abi;
 pub mod generation;
 pub mod interface;
 pub mod loader;
+pub mod module;
 pub mod owner;
 pub mod runtime;
 

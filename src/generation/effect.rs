@@ -8,7 +8,7 @@ use super::error::ForeignKeyError;
 use super::holders::HoldCounts;
 use super::keys::{GenerationKey, LoadKey};
 use super::state::{DrainReason, GenerationState, PinnedReason};
-use crate::loader::LoadError;
+use crate::module::LoadFailure;
 use crate::owner::OwnerKey;
 
 /// The caller's id for one submitted command; echoed in its one [`Effect::Complete`].
@@ -54,24 +54,6 @@ pub enum Command {
         /// When to stop waiting.
         deadline: Instant,
     },
-}
-
-/// Why a load failed, as plain data: the loader's step and message.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LoadFailure {
-    /// The step that failed, such as `open` or `descriptor`.
-    pub step: String,
-    /// What went wrong, for people.
-    pub message: String,
-}
-
-impl From<&LoadError> for LoadFailure {
-    fn from(error: &LoadError) -> Self {
-        Self {
-            step: error.step().to_owned(),
-            message: error.to_string(),
-        }
-    }
 }
 
 /// Why a command failed.

@@ -23,11 +23,18 @@
 //! * `pins.rs`: in-flight pins taken and released around module-level calls.
 //! * `drain.rs`: the drain rule (active to draining, notices, stalled-drain deadlines).
 //! * `collect.rs`: the collect rule and the [`CloseToken`].
-//! * `lifecycle.rs`: the commands, loads, closes and queries.
+//! * `lifecycle.rs`: the [`Lifecycle`] struct, its configuration and shared helpers.
+//! * `commands.rs`: [`Lifecycle::submit`] and one handler per [`Command`].
+//! * `loads.rs`: pending loads, and the caller's answers to opens and closes.
+//! * `queries.rs`: the read-only views.
+//! * `shutdown.rs`: the shutdown command's drain and deadline.
+//! * `state.rs`: the generation record and its states, one type per state.
+//! * `effect.rs`, `error.rs`: the commands, effects and events, and the errors.
 #![forbid(unsafe_code)]
 
 mod arena;
 mod collect;
+mod commands;
 pub(crate) mod deadline;
 mod drain;
 mod effect;
@@ -35,7 +42,9 @@ mod error;
 mod holders;
 pub(crate) mod keys;
 mod lifecycle;
+mod loads;
 mod pins;
+mod queries;
 mod shutdown;
 mod state;
 
@@ -44,8 +53,8 @@ mod tests;
 
 pub use collect::CloseToken;
 pub use effect::{
-    Command, CommandError, Effect, Event, GenerationSnapshot, HolderReport, LoadFailure, Notice,
-    Outcome, PluginSnapshot, RequestId, Snapshot, StalledGeneration,
+    Command, CommandError, Effect, Event, GenerationSnapshot, HolderReport, Notice, Outcome,
+    PluginSnapshot, RequestId, Snapshot, StalledGeneration,
 };
 pub use error::{
     CleanupError, ClosedError, ForeignKeyError, LoadFinishedError, NotFoundError, PinError,
@@ -55,3 +64,5 @@ pub use holders::{Hold, HoldCounts};
 pub use keys::{CoreId, GenerationKey, LoadKey, PinKey};
 pub use lifecycle::{CoreConfig, GenerationView, Lifecycle};
 pub use state::{DrainReason, GenerationState, PinnedReason};
+
+pub use crate::module::LoadFailure;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::holders::Holders;
 use super::keys::GenerationKey;
-use crate::loader::ModuleInfo;
+use crate::module::{CloseOutcome, ModuleInfo};
 
 /// Why a generation stopped serving new work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,19 +165,17 @@ impl Stage {
 
 impl Closing {
     /// What the caller's close did: the library left the process, or it stays.
-    pub(crate) fn closed(self, now: Instant, outcome: crate::loader::CloseOutcome) -> Stage {
+    pub(crate) fn closed(self, now: Instant, outcome: CloseOutcome) -> Stage {
         match outcome {
-            crate::loader::CloseOutcome::Unmapped => Stage::Closed(Closed { at: now }),
-            crate::loader::CloseOutcome::StillMapped => Stage::PinnedByLoader(PinnedByLoader {
+            CloseOutcome::Unmapped => Stage::Closed(Closed { at: now }),
+            CloseOutcome::StillMapped => Stage::PinnedByLoader(PinnedByLoader {
                 at: now,
                 reason: PinnedReason::StillMapped,
             }),
-            crate::loader::CloseOutcome::KeptLoaded { reason } => {
-                Stage::PinnedByLoader(PinnedByLoader {
-                    at: now,
-                    reason: PinnedReason::KeptLoaded { reason },
-                })
-            }
+            CloseOutcome::KeptLoaded { reason } => Stage::PinnedByLoader(PinnedByLoader {
+                at: now,
+                reason: PinnedReason::KeptLoaded { reason },
+            }),
         }
     }
 }

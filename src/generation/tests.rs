@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::loader::{CapabilityInfo, CloseOutcome, ModuleInfo};
+use crate::module::{CapabilityInfo, CloseOutcome, ModuleInfo};
 use crate::owner::{OwnerKey, ReserveError, Subscription, TicketError};
 
 const TIMEOUT: Duration = Duration::from_secs(5);

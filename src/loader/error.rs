@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::probe::ProbeError;
 use crate::abi::Status;
+use crate::module::LoadFailure;
 
 /// Why a library could not be loaded. Each variant names the step that failed; nothing
 /// is left copied after any of them, and nothing loaded unless the module's `init` ran
@@ -198,6 +199,15 @@ impl LoadError {
             Self::ThreadKeys { .. } => "thread keys",
             Self::InvalidTimeout { .. } => "config",
             Self::ShadowDirectory { .. } => "shadow directory",
+        }
+    }
+}
+
+impl From<&LoadError> for LoadFailure {
+    fn from(error: &LoadError) -> Self {
+        Self {
+            step: error.step().to_owned(),
+            message: error.to_string(),
         }
     }
 }

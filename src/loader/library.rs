@@ -10,7 +10,7 @@ use libloading::os::unix::{Library as UnixLibrary, RTLD_LOCAL, RTLD_NOW};
 
 use super::ModuleLoader;
 use super::error::{CallError, LayoutMismatch, LoadError, ResolveError};
-use super::info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
+use super::info::CloseReport;
 use super::maps::{Mappings, mappings};
 use super::probe::{Probe, ProbeMode};
 use super::shadow::{CopyError, ShadowDir};
@@ -22,6 +22,7 @@ use crate::abi::{
     ABI_VERSION_MAJOR, ABI_VERSION_MINOR, BytesRef, Capability, DeinitFn, ENTRY_SYMBOL,
     ENTRY_SYMBOL_PREFIX, EntryFn, ErrorBuf, HostContext, InstanceHandle, LogLevel, Status, StrRef,
 };
+use crate::module::{CapabilityInfo, CloseOutcome, ModuleInfo};
 
 /// Other ABI majors probed for when the current entry symbol is missing, to tell "built
 /// for another ABI" from "not a plugin".

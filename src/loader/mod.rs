@@ -35,10 +35,11 @@ compile_error!(
     "plugin-runtime's loader verifies unmapping through /proc/self/maps and supports Linux only for now"
 );
 
+pub use crate::module::{CapabilityInfo, CloseOutcome, ModuleInfo};
 pub use error::{
     CallError, DescriptorError, LayoutMismatch, LoadError, ResolveError, SourceChange,
 };
-pub use info::{CapabilityInfo, CloseOutcome, CloseReport, ModuleInfo};
+pub use info::CloseReport;
 pub(crate) use library::call_with_error;
 pub use library::{
     LibraryLoader, LoadedLibrary, LoaderConfig, MAX_LIFECYCLE_TIMEOUT, MIN_LIFECYCLE_TIMEOUT,

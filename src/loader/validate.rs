@@ -10,12 +10,12 @@ use std::ffi::c_void;
 use std::mem::{align_of, size_of};
 
 use super::error::{DescriptorError, LoadError};
-use super::info::{CapabilityInfo, ModuleInfo};
 use crate::abi::layout::layout_lines;
 use crate::abi::{
     ABI_VERSION_MAJOR, BytesRef, CapabilityDescriptor, CreateFn, DeinitFn, DestroyFn, InitFn,
     MODULE_MAGIC, ModuleDescriptor, ModuleHeader, StrRef, layout_id,
 };
+use crate::module::{CapabilityInfo, ModuleInfo};
 
 /// More capabilities than this is a corrupt count, not a module.
 const MAX_CAPABILITIES: usize = 4096;

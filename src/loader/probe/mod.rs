@@ -45,10 +45,10 @@ use std::time::{Duration, Instant};
 
 use self::child::Request;
 use self::protocol::Record;
-use super::info::{CloseOutcome, ModuleInfo};
 use super::library::LoaderConfig;
 use super::shadow::{ShadowDir, sweep};
 use super::step::Step;
+use crate::module::{CloseOutcome, ModuleInfo};
 
 /// The conventional file name of the probe executable.
 pub const PROBE_NAME: &str = "plugin-runtime-probe";

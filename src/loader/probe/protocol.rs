@@ -11,8 +11,8 @@
 
 use std::fmt::Write as _;
 
-use crate::loader::info::{CapabilityInfo, CloseOutcome, ModuleInfo};
 use crate::loader::step::Step;
+use crate::module::{CapabilityInfo, CloseOutcome, ModuleInfo};
 
 /// What starts every record; the version changes when the records do.
 pub(crate) const PREFIX: &str = "plugin-runtime-probe/1";

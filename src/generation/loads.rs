@@ -1,0 +1,282 @@
+//! Loads and closes: the caller's answers to [`Effect::Open`] and [`Effect::Close`], and
+//! the pending loads behind them.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::collect::CloseToken;
+use super::effect::{CommandError, Effect, Event, Outcome, RequestId};
+use super::error::{CleanupError, ClosedError, ForeignKeyError, LoadFinishedError};
+use super::holders::Holders;
+use super::keys::{GenerationKey, LoadKey};
+use super::lifecycle::{Lifecycle, LoadPurpose, PendingLoad, PluginRecord};
+use super::state::{Active, DrainReason, GenerationRecord, Stage};
+use crate::module::{CloseOutcome, LoadFailure, ModuleInfo};
+use crate::owner::OwnerKey;
+
+impl Lifecycle {
+    /// The caller's answer to [`Effect::Open`] for `load`: the validated module, or why
+    /// loading failed.
+    ///
+    /// On success the new generation becomes the plugin's active one and the one it
+    /// replaces starts draining; on failure the previous generation keeps serving. If an
+    /// unload, disable or shutdown overtook the load, or the module is not the plugin
+    /// asked for, the new generation never serves and is collected at once.
+    ///
+    /// Loads may be answered in any order (the runtime runs them in parallel), and the
+    /// result is as if they had finished in the order they were submitted: a load of a
+    /// plugin that finishes after a load of the same plugin submitted later has made its
+    /// generation active is superseded ([`CommandError::Superseded`]); its generation
+    /// never serves and is collected at once. So an older build that finishes last never
+    /// replaces a newer one. A later load that failed supersedes nothing.
+    ///
+    /// Returns the generation made for a loaded module (`None` when the load failed);
+    /// the caller stores the library under that key before draining the effects, which
+    /// may already ask to close it.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadFinishedError::NotFound`] if `load` was already answered or belongs to another
+    /// core.
+    pub fn load_finished(
+        &mut self,
+        now: Instant,
+        load: LoadKey,
+        result: Result<ModuleInfo, LoadFailure>,
+    ) -> Result<Option<GenerationKey>, LoadFinishedError> {
+        let pending = self.loads.take(load).map_err(LoadFinishedError::NotFound)?;
+        let module = match result {
+            Ok(module) => module,
+            Err(failure) => {
+                self.load_failed(now, pending, failure);
+                return Ok(None);
+            }
+        };
+        let plugin_id = module.plugin_id.clone();
+        let refusal = self.refusal(&pending, &plugin_id);
+        if self.loads.is_empty() {
+            // Every load submitted from now on is newer than all those recorded.
+            self.newest_active.clear();
+        } else if refusal.is_none() {
+            self.newest_active.insert(plugin_id.clone(), pending.order);
+        }
+        let generation = self.generations.insert(GenerationRecord {
+            plugin_id: plugin_id.clone(),
+            path: pending.path.clone(),
+            module,
+            holders: Holders::default(),
+            stage: Stage::Active(Active { since: now }),
+        });
+        if let Some((reason, error)) = refusal {
+            self.begin_drain(now, generation, reason, None);
+            self.fail(pending.request_id, pending.owner, error);
+            return Ok(Some(generation));
+        }
+        self.activate(now, pending, plugin_id, generation);
+        Ok(Some(generation))
+    }
+
+    /// Reports a load that failed: the previous generation, if any, keeps serving.
+    fn load_failed(&mut self, now: Instant, pending: PendingLoad, failure: LoadFailure) {
+        self.effects.push_back(Effect::Event(Event::LoadFailed {
+            plugin_id: pending.expected_plugin_id.clone(),
+            path: pending.path,
+            failure: failure.clone(),
+        }));
+        self.fail(
+            pending.request_id,
+            pending.owner,
+            CommandError::Load(failure),
+        );
+        if self.loads.is_empty() {
+            self.newest_active.clear();
+        }
+        self.check_shutdown(now);
+    }
+
+    /// Why the module a finished load produced must not serve, if it must not.
+    fn refusal(
+        &self,
+        pending: &PendingLoad,
+        plugin_id: &str,
+    ) -> Option<(DrainReason, CommandError)> {
+        match &pending.expected_plugin_id {
+            Some(expected) if *expected != plugin_id => Some((
+                DrainReason::Rejected,
+                CommandError::PluginIdMismatch {
+                    expected: expected.clone(),
+                    found: plugin_id.to_owned(),
+                },
+            )),
+            _ if pending.cancelled || !self.shutdown.accepts_commands() => {
+                Some((DrainReason::Cancelled, CommandError::Cancelled))
+            }
+            _ if self
+                .newest_active
+                .get(plugin_id)
+                .is_some_and(|newest| *newest > pending.order) =>
+            {
+                Some((
+                    DrainReason::Superseded,
+                    CommandError::Superseded {
+                        plugin_id: plugin_id.to_owned(),
+                    },
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Makes `generation` the plugin's active one, drains the one it replaces and
+    /// completes the load's command.
+    fn activate(
+        &mut self,
+        now: Instant,
+        pending: PendingLoad,
+        plugin_id: String,
+        generation: GenerationKey,
+    ) {
+        let plugin = self
+            .plugins
+            .entry(plugin_id.clone())
+            .or_insert_with(|| PluginRecord {
+                path: pending.path.clone(),
+                enabled: true,
+                active: None,
+            });
+        plugin.path = pending.path;
+        plugin.enabled = true;
+        let replaced = plugin.active.replace(generation);
+        match replaced {
+            Some(old) => {
+                self.effects.push_back(Effect::Event(Event::Reloaded {
+                    plugin_id: plugin_id.clone(),
+                    old,
+                    new: generation,
+                }));
+                self.begin_drain(now, old, DrainReason::Replaced, Some(generation));
+            }
+            None => self.effects.push_back(Effect::Event(Event::Loaded {
+                plugin_id: plugin_id.clone(),
+                generation,
+            })),
+        }
+        let outcome = match pending.purpose {
+            LoadPurpose::Enable if replaced.is_none() => Outcome::Enabled {
+                plugin_id,
+                generation,
+            },
+            _ => Outcome::Loaded {
+                plugin_id,
+                generation,
+                replaced,
+            },
+        };
+        self.complete(pending.request_id, pending.owner, outcome);
+    }
+
+    /// The caller's answer to [`Effect::Close`]: it closed the token's library and the
+    /// OS did `outcome`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClosedError::Foreign`] if the token came from another core,
+    /// [`ClosedError::NotClosing`] if its generation is not waiting for a close.
+    pub fn closed(
+        &mut self,
+        now: Instant,
+        token: CloseToken,
+        outcome: CloseOutcome,
+    ) -> Result<(), ClosedError> {
+        let key = token.generation();
+        if key.core() != self.id {
+            return Err(ClosedError::Foreign(ForeignKeyError::Generation(key)));
+        }
+        let record = self
+            .generations
+            .get_mut(key)
+            .ok_or(ClosedError::NotClosing(key))?;
+        // Moved out to be consumed by the transition; the placeholder never stays.
+        let closing = match std::mem::replace(&mut record.stage, Stage::placeholder(now)) {
+            Stage::Closing(closing) => closing,
+            other => {
+                record.stage = other;
+                return Err(ClosedError::NotClosing(key));
+            }
+        };
+        record.stage = closing.closed(now, outcome);
+        let plugin_id = record.plugin_id.clone();
+        let event = match &record.stage {
+            Stage::PinnedByLoader(pinned) => Event::PinnedByLoader {
+                plugin_id,
+                generation: key,
+                reason: pinned.reason.clone(),
+            },
+            _ => Event::Closed {
+                plugin_id,
+                generation: key,
+            },
+        };
+        self.effects.push_back(Effect::Event(event));
+        self.check_shutdown(now);
+        Ok(())
+    }
+
+    /// Removes the record of a closed (or pinned-by-loader) generation; its key resolves
+    /// to [`NotFoundError`](super::NotFoundError) afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`CleanupError::NotFound`] if the record is already gone or the key belongs to
+    /// another core, [`CleanupError::NotClosed`] if the generation is not closed yet.
+    pub fn cleanup(&mut self, generation: GenerationKey) -> Result<(), CleanupError> {
+        let record = self
+            .generations
+            .find(generation)
+            .map_err(CleanupError::NotFound)?;
+        match record.stage {
+            Stage::Closed(_) | Stage::PinnedByLoader(_) => {
+                self.generations.remove(generation);
+                Ok(())
+            }
+            _ => Err(CleanupError::NotClosed(generation)),
+        }
+    }
+
+    /// Records a pending load and asks the caller to open its library.
+    pub(super) fn open(
+        &mut self,
+        request_id: RequestId,
+        owner: Option<OwnerKey>,
+        path: PathBuf,
+        expected_plugin_id: Option<String>,
+        purpose: LoadPurpose,
+    ) {
+        let order = self.next_load;
+        self.next_load += 1;
+        let load = self.loads.insert(PendingLoad {
+            request_id,
+            owner,
+            path: path.clone(),
+            expected_plugin_id: expected_plugin_id.clone(),
+            purpose,
+            cancelled: false,
+            order,
+        });
+        self.effects.push_back(Effect::Open {
+            load,
+            path,
+            expected_plugin_id,
+        });
+    }
+
+    /// Marks the pending loads aimed at `plugin_id` as overtaken: when they finish, their
+    /// generation is collected without serving.
+    pub(crate) fn cancel_loads_of(&mut self, plugin_id: &str) {
+        for load in self.loads.values_mut() {
+            if load.expected_plugin_id.as_deref() == Some(plugin_id) {
+                load.cancelled = true;
+            }
+        }
+    }
+}

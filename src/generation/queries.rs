@@ -1,0 +1,144 @@
+//! Queries: read-only views of plugins, generations and capabilities.
+
+use super::effect::{GenerationSnapshot, HolderReport, PluginSnapshot, Snapshot};
+use super::error::NotFoundError;
+use super::holders::Holders;
+use super::keys::GenerationKey;
+use super::lifecycle::{GenerationView, Lifecycle};
+use super::state::GenerationState;
+use crate::module::CapabilityInfo;
+
+impl Lifecycle {
+    /// The plugin's active generation and its capability of this kind and type id.
+    ///
+    /// Returns `None` if the plugin is unknown, has no active generation, or its active
+    /// generation lacks the capability.
+    pub fn resolve(
+        &self,
+        plugin_id: &str,
+        kind: &str,
+        type_id: &str,
+    ) -> Option<(GenerationKey, &CapabilityInfo)> {
+        let active = self.plugins.get(plugin_id)?.active?;
+        let record = self.generations.get(active)?;
+        Some((active, record.module.capability(kind, type_id)?))
+    }
+
+    /// Every capability of every active generation, with its plugin id and generation.
+    pub fn list(&self) -> impl Iterator<Item = (&str, GenerationKey, &CapabilityInfo)> + '_ {
+        self.plugins
+            .iter()
+            .filter_map(|(id, plugin)| plugin.active.map(|g| (id, g)))
+            .flat_map(move |(id, generation)| {
+                self.generations
+                    .get(generation)
+                    .into_iter()
+                    .flat_map(move |record| {
+                        record
+                            .module
+                            .capabilities
+                            .iter()
+                            .map(move |c| (id.as_str(), generation, c))
+                    })
+            })
+    }
+
+    /// The plugin's active generation, if it has one.
+    pub fn active_generation(&self, plugin_id: &str) -> Option<GenerationKey> {
+        self.plugins.get(plugin_id)?.active
+    }
+
+    /// A view of one generation.
+    ///
+    /// # Errors
+    ///
+    /// [`NotFoundError::Generation`] if its record was removed,
+    /// [`NotFoundError::Foreign`] if the key belongs to another core.
+    pub fn generation(&self, key: GenerationKey) -> Result<GenerationView<'_>, NotFoundError> {
+        let record = self.generations.find(key)?;
+        Ok(GenerationView {
+            plugin_id: &record.plugin_id,
+            path: &record.path,
+            module: &record.module,
+            state: record.stage.state(),
+            since: record.stage.since(),
+            holds: record.holders.total(),
+        })
+    }
+
+    /// The capability at `index` in the generation's module (as in a
+    /// [`Ticket`](crate::owner::Ticket)).
+    ///
+    /// # Errors
+    ///
+    /// [`NotFoundError::Generation`] if the generation's record was removed (an index
+    /// past the module's capabilities is reported the same way),
+    /// [`NotFoundError::Foreign`] if the key belongs to another core.
+    pub fn capability(
+        &self,
+        generation: GenerationKey,
+        index: usize,
+    ) -> Result<&CapabilityInfo, NotFoundError> {
+        self.generations
+            .find(generation)?
+            .module
+            .capabilities
+            .get(index)
+            .ok_or(NotFoundError::Generation(generation))
+    }
+
+    /// Every generation whose record exists, with its state.
+    pub fn generations(&self) -> impl Iterator<Item = (GenerationKey, GenerationState)> + '_ {
+        self.generations
+            .iter()
+            .map(|(key, record)| (key, record.stage.state()))
+    }
+
+    /// Everything the core knows, as plain data.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut plugins: Vec<PluginSnapshot> = self
+            .plugins
+            .iter()
+            .map(|(id, plugin)| PluginSnapshot {
+                plugin_id: id.clone(),
+                path: plugin.path.clone(),
+                enabled: plugin.enabled,
+                active: plugin.active,
+            })
+            .collect();
+        plugins.sort_by(|a, b| a.plugin_id.cmp(&b.plugin_id));
+        let generations = self
+            .generations
+            .iter()
+            .map(|(key, record)| GenerationSnapshot {
+                generation: key,
+                plugin_id: record.plugin_id.clone(),
+                state: record.stage.state(),
+                holders: self.holder_reports(&record.holders),
+            })
+            .collect();
+        Snapshot {
+            plugins,
+            generations,
+            owners: self.owners.len(),
+            instances: self.instances.len(),
+            tickets: self.tickets.len(),
+            pins: self.pins.len(),
+            pending_loads: self.loads.len(),
+        }
+    }
+
+    /// The holders of a generation with their owners' names.
+    pub(crate) fn holder_reports(&self, holders: &Holders) -> Vec<HolderReport> {
+        holders
+            .iter()
+            .map(|(owner, holds)| HolderReport {
+                owner,
+                owner_name: owner
+                    .and_then(|o| self.owners.get(o))
+                    .map(|o| o.name.clone()),
+                holds,
+            })
+            .collect()
+    }
+}
