@@ -18,6 +18,11 @@
 //!   the actor feeds it inputs with `now` and performs the effects it emits.
 //! * [`owner`]: owners, tickets and instance records, the holds that keep a generation
 //!   from closing.
+//! * [`events`]: the event schema: every lifecycle fact, command and outcome as one
+//!   typed event with a stable JSON form, and the filters listeners use.
+//! * [`routing`]: the sans-IO routing driver between the core and the actor: it numbers
+//!   and times events, routes outcomes, notices and stalls, and counts; the property
+//!   suite runs the same driver.
 //! * [`runtime`]: the actor thread around the core, the loader threads, and what host
 //!   code holds: [`RuntimeHandle`], [`Owner`] and [`Instance`].
 //!
@@ -43,13 +48,15 @@
 extern crate self as plugin_runtime;
 
 pub mod abi;
+pub mod events;
 pub mod generation;
 pub mod interface;
 pub mod loader;
 pub mod module;
 pub mod owner;
+pub mod routing;
 pub mod runtime;
 
 pub use abi::Capability;
 pub use plugin_runtime_macros::interface;
-pub use runtime::{Instance, Owner, Runtime, RuntimeConfig, RuntimeHandle};
+pub use runtime::{Instance, Listener, Owner, Runtime, RuntimeConfig, RuntimeHandle};

@@ -29,6 +29,7 @@ impl ModuleInfo {
 
 /// One validated capability of a module.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CapabilityInfo {
     /// The kind, such as `"decoder"`.
     pub kind: String,
@@ -95,6 +96,7 @@ impl CloseOutcome {
 
 /// Why a load failed, as plain data: the loader's step and message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LoadFailure {
     /// The step that failed, such as `open` or `descriptor`.
     pub step: String,

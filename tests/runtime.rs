@@ -400,7 +400,7 @@ fn shutdown_with_live_instances_reports_holders_and_unloads_nothing() {
         .unwrap();
 
     let outcome = setup.call(Command::Shutdown {
-        deadline: Instant::now() + Duration::from_millis(100),
+        timeout: Duration::from_millis(100),
     });
     let Outcome::ShutDown { stalled } = outcome else {
         panic!("{outcome:?}");
@@ -445,7 +445,7 @@ fn an_owner_thread_that_panics_releases_what_it_held() {
     setup.wait_removed(generation);
     let snapshot = setup.snapshot();
     assert_eq!(
-        (snapshot.owners, snapshot.instances, snapshot.pins),
+        (snapshot.owners.len(), snapshot.instances, snapshot.pins),
         (0, 0, 0)
     );
 }
@@ -535,7 +535,7 @@ fn an_owners_pin_outlives_the_owner_and_still_holds_the_generation() {
     // Then it closes normally (unmapped and removed), not kept loaded.
     setup.wait_removed(generation);
     assert!(!code_mapped(&shadow));
-    assert_eq!(setup.snapshot().owners, 0);
+    assert_eq!(setup.snapshot().owners.len(), 0);
 }
 
 fn reload(setup: &Setup, plugin_id: &str) -> GenerationKey {

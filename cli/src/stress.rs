@@ -502,7 +502,7 @@ impl<'a> End<'a> {
     fn shutdown(&mut self, failures: &mut Vec<String>) -> u64 {
         self.commands += 1;
         let command = Command::Shutdown {
-            deadline: Instant::now() + Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
         };
         match self.runtime.call(command, CALL_WAIT) {
             Ok(Outcome::ShutDown { stalled }) => {

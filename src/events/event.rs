@@ -110,7 +110,8 @@ pub enum Event {
         /// What went wrong, for people.
         message: String,
     },
-    /// A disabled plugin was enabled; its load follows.
+    /// A disabled plugin serves again: its new generation became active (by an enable, or
+    /// a load of its library). Its `plugin_loaded` follows at once.
     #[cfg_attr(feature = "serde", serde(rename = "plugin_enabled"))]
     Enabled {
         /// The plugin.
@@ -412,14 +413,6 @@ impl Event {
             Event::ShutdownStarted { .. }
             | Event::ShutdownFinished { .. }
             | Event::RuntimePoisoned { .. } => None,
-        }
-    }
-
-    /// The holders of a stalled drain, for routing the stall to their owners.
-    pub(crate) fn stalled_holders(&self) -> Option<&[HolderReport]> {
-        match self {
-            Event::DrainStalled { holders, .. } => Some(holders),
-            _ => None,
         }
     }
 }

@@ -190,15 +190,17 @@ impl Follower {
                     plugin.version = None;
                     plugin.capabilities.clear();
                 }
-                set_state(view, *generation, "draining");
+                // A refused load's generation never served: draining is its first record.
+                view.generations
+                    .entry(*generation)
+                    .or_insert_with(|| (plugin_id.clone(), "draining"))
+                    .1 = "draining";
             }
             Event::Collected { generation, .. } => set_state(view, *generation, "closing"),
             Event::Closed { generation, .. } | Event::Unmapped { generation, .. } => {
                 set_state(view, *generation, "closed")
             }
-            Event::StillMapped { generation, .. } => {
-                set_state(view, *generation, "still_mapped")
-            }
+            Event::StillMapped { generation, .. } => set_state(view, *generation, "still_mapped"),
             Event::KeptLoaded { generation, .. } => set_state(view, *generation, "kept_loaded"),
             Event::CleanedUp { generation, .. } => {
                 view.generations.remove(generation);

@@ -61,7 +61,11 @@ pub const SCHEMA: &[EventSchema] = &[
         "a library is to be opened: the start of a load or reload",
         &[
             REQUEST,
-            field("plugin_id", "string?", "the plugin, if known before the library is read"),
+            field(
+                "plugin_id",
+                "string?",
+                "the plugin, if known before the library is read",
+            ),
             field("path", "path", "the installed library"),
         ],
     ),
@@ -73,7 +77,11 @@ pub const SCHEMA: &[EventSchema] = &[
             field("generation", "key", "the new active generation"),
             field("version", "string", "the plugin's own version"),
             field("path", "path", "the installed library"),
-            field("capabilities", "[capability]", "what it offers, with default configurations"),
+            field(
+                "capabilities",
+                "[capability]",
+                "what it offers, with default configurations",
+            ),
         ],
     ),
     kind(
@@ -85,7 +93,11 @@ pub const SCHEMA: &[EventSchema] = &[
             field("new", "key", "the new active generation"),
             field("version", "string", "the new generation's plugin version"),
             field("path", "path", "the installed library"),
-            field("capabilities", "[capability]", "what the new generation offers"),
+            field(
+                "capabilities",
+                "[capability]",
+                "what the new generation offers",
+            ),
         ],
     ),
     kind(
@@ -99,7 +111,11 @@ pub const SCHEMA: &[EventSchema] = &[
             field("message", "string", "what went wrong, for people"),
         ],
     ),
-    kind(EventKind::Enabled, "a disabled plugin was enabled; its load follows", &[PLUGIN]),
+    kind(
+        EventKind::Enabled,
+        "a disabled plugin serves again; its plugin_loaded follows",
+        &[PLUGIN],
+    ),
     kind(
         EventKind::Disabled,
         "a plugin was disabled; it stays known and its generation drains",
@@ -165,12 +181,20 @@ pub const SCHEMA: &[EventSchema] = &[
     kind(
         EventKind::ShutdownStarted,
         "shutdown began: every generation drains",
-        &[field("timeout_ms", "u64", "how long shutdown waits for holders")],
+        &[field(
+            "timeout_ms",
+            "u64",
+            "how long shutdown waits for holders",
+        )],
     ),
     kind(
         EventKind::ShutdownFinished,
         "shutdown finished: everything collected, or the deadline passed",
-        &[field("stalled", "[stalled_generation]", "what was still held at the deadline")],
+        &[field(
+            "stalled",
+            "[stalled_generation]",
+            "what was still held at the deadline",
+        )],
     ),
     kind(
         EventKind::RuntimePoisoned,
@@ -197,12 +221,14 @@ pub const SCHEMA: &[EventSchema] = &[
     ),
 ];
 
-/// The schema of one kind.
-pub(crate) fn schema_of(kind: EventKind) -> &'static EventSchema {
-    SCHEMA
-        .iter()
-        .find(|s| s.event == kind.name())
-        .expect("every kind is in the schema")
+impl EventKind {
+    /// This kind's entry in [`SCHEMA`].
+    pub fn schema(self) -> &'static EventSchema {
+        SCHEMA
+            .iter()
+            .find(|s| s.event == self.name())
+            .expect("every kind is in the schema")
+    }
 }
 
 const _: () = assert!(SCHEMA.len() == EventKind::ALL.len());

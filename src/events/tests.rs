@@ -7,16 +7,37 @@ use super::event::{Event, EventKind, EventRecord, Topic};
 use super::filter::EventFilter;
 use super::schema::SCHEMA;
 use crate::generation::{
-    Command, CommandError, DrainReason, GenerationKey, HoldCounts, HolderReport, Lifecycle,
+    Command, CommandError, DrainReason, Effect, GenerationKey, HoldCounts, HolderReport, Lifecycle,
     LoadFailure, Outcome, RequestId, Snapshot, StalledGeneration,
 };
-use crate::module::CapabilityInfo;
+use crate::module::{CapabilityInfo, ModuleInfo};
 
 /// Keys made by a real core, so that their text form is a real one.
 fn keys() -> (GenerationKey, crate::owner::OwnerKey) {
+    let now = std::time::Instant::now();
     let mut core = Lifecycle::new(Default::default());
     let owner = core.register_owner("audio");
-    let generation = crate::generation::tests_support::generation_key(&mut core);
+    let path = PathBuf::from("plugins/libexample_gain.so");
+    let load = Command::Load {
+        path,
+        expected_plugin_id: None,
+    };
+    core.submit(now, RequestId(1), None, load);
+    let load = std::iter::from_fn(|| core.poll_effect())
+        .find_map(|effect| match effect {
+            Effect::Open { load, .. } => Some(load),
+            _ => None,
+        })
+        .expect("a load opens a library");
+    let module = ModuleInfo {
+        plugin_id: "example.gain".into(),
+        version: "1.0.0".into(),
+        display_name: "Gain".into(),
+        abi_major: 2,
+        abi_minor: 0,
+        capabilities: vec![capability()],
+    };
+    let generation = core.load_finished(now, load, Ok(module)).unwrap().unwrap();
     (generation, owner)
 }
 
@@ -166,7 +187,11 @@ pub(crate) fn one_of_each() -> Vec<Event> {
         },
     ];
     let kinds: Vec<EventKind> = events.iter().map(Event::kind).collect();
-    assert_eq!(kinds, EventKind::ALL, "one event of each kind, in schema order");
+    assert_eq!(
+        kinds,
+        EventKind::ALL,
+        "one event of each kind, in schema order"
+    );
     events
 }
 
@@ -181,7 +206,11 @@ fn kinds_names_and_topics_match_the_schema() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), SCHEMA.len(), "event names are unique");
-    assert!(Topic::ALL.iter().all(|t| SCHEMA.iter().any(|s| s.topic == t.name())));
+    assert!(
+        Topic::ALL
+            .iter()
+            .all(|t| SCHEMA.iter().any(|s| s.topic == t.name()))
+    );
 }
 
 #[test]
@@ -194,7 +223,10 @@ fn filters_select_by_topic_kind_and_plugin() {
     for event in &events {
         assert!(EventFilter::all().matches(event));
         assert_eq!(lifecycle.matches(event), event.topic() == Topic::Lifecycle);
-        assert_eq!(stalls.matches(event), event.kind() == EventKind::DrainStalled);
+        assert_eq!(
+            stalls.matches(event),
+            event.kind() == EventKind::DrainStalled
+        );
         assert!(!other_plugin.matches(event), "{event:?}");
         assert_eq!(
             this_plugin.matches(event),
@@ -251,7 +283,11 @@ mod json {
                     t if t.starts_with('[') => v.is_array(),
                     other => panic!("undocumented type {other}"),
                 };
-                assert!(ok, "{}.{} is {v}, not {}", schema.event, field.name, field.ty);
+                assert!(
+                    ok,
+                    "{}.{} is {v}, not {}",
+                    schema.event, field.name, field.ty
+                );
             }
         }
     }
@@ -261,11 +297,22 @@ mod json {
         let (g, _) = keys();
         let text = serde_json::to_string(&g).unwrap();
         assert_eq!(text, format!("\"{g}\""));
-        let (core, rest) = g.to_string().split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap();
+        let (core, rest) = g
+            .to_string()
+            .split_once(':')
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .unwrap();
         assert_eq!(core.parse::<u32>().is_ok(), true);
         assert!(rest.contains('v'));
         assert_eq!(serde_json::from_str::<GenerationKey>(&text).unwrap(), g);
-        for bad in ["\"\"", "\"1:2\"", "\"1:2v2\"", "\"x:2v1\"", "\"1:2v1 \"", "7"] {
+        for bad in [
+            "\"\"",
+            "\"1:2\"",
+            "\"1:2v2\"",
+            "\"x:2v1\"",
+            "\"1:2v1 \"",
+            "7",
+        ] {
             assert!(serde_json::from_str::<GenerationKey>(bad).is_err(), "{bad}");
         }
     }
@@ -288,7 +335,8 @@ mod json {
             r#"{"command":"shutdown","deadline_ms":1500}"#,
         ];
         for line in commands {
-            let command: Command = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let command: Command =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
             let again = serde_json::to_string(&command).unwrap();
             assert_eq!(serde_json::from_str::<Command>(&again).unwrap(), command);
         }
@@ -325,7 +373,7 @@ mod json {
         let doc = include_str!("../../docs/events.md");
         let mut documented: Vec<(String, String, Vec<(String, String)>)> = Vec::new();
         for line in doc.lines() {
-            if let Some(heading) = line.strip_prefix("### `") {
+            if let Some(heading) = line.strip_prefix("#### `") {
                 let (topic, rest) = heading.split_once("` / `").expect("### `topic` / `event`");
                 let event = rest.trim_end_matches('`');
                 documented.push((topic.into(), event.into(), Vec::new()));
@@ -341,10 +389,49 @@ mod json {
         let code: Vec<(String, String, Vec<(String, String)>)> = SCHEMA
             .iter()
             .map(|s| {
-                let fields = s.fields.iter().map(|f| (f.name.into(), f.ty.into())).collect();
+                let fields = s
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.into(), f.ty.into()))
+                    .collect();
                 (s.topic.into(), s.event.into(), fields)
             })
             .collect();
         assert_eq!(documented, code);
     }
+}
+
+/// Prints the event sections of `docs/events.md` from the schema:
+/// `PLUGIN_RUNTIME_PRINT_EVENT_DOCS=1 cargo test -p plugin-runtime --lib print_event_docs -- --nocapture`.
+#[test]
+fn print_event_docs() {
+    if std::env::var_os("PLUGIN_RUNTIME_PRINT_EVENT_DOCS").is_none() {
+        return;
+    }
+    let mut topic = "";
+    for s in SCHEMA {
+        if s.topic != topic {
+            topic = s.topic;
+            println!("### Topic `{topic}`\n");
+        }
+        println!(
+            "#### `{}` / `{}`\n\n{}.\n",
+            s.topic,
+            s.event,
+            capitalize(s.meaning)
+        );
+        println!("| field | type | meaning |\n| --- | --- | --- |");
+        for f in s.fields {
+            println!("| `{}` | `{}` | {} |", f.name, f.ty, f.meaning);
+        }
+        println!();
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

@@ -3,11 +3,12 @@
 
 use std::time::Instant;
 
-use super::effect::{Effect, Event};
+use super::effect::Effect;
 use super::holders::{Hold, Holders};
 use super::keys::GenerationKey;
 use super::lifecycle::Lifecycle;
 use super::state::{Closing, Draining, Stage};
+use crate::events::Event;
 use crate::owner::OwnerKey;
 
 /// The permission to close one generation's library.

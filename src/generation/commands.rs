@@ -2,10 +2,11 @@
 
 use std::time::Instant;
 
-use super::effect::{Command, CommandError, Effect, Event, Outcome, RequestId};
+use super::effect::{Command, CommandError, Effect, Outcome, RequestId};
 use super::error::ForeignKeyError;
 use super::lifecycle::{Lifecycle, LoadPurpose, PluginRecord};
 use super::state::DrainReason;
+use crate::events::Event;
 use crate::owner::OwnerKey;
 
 impl Lifecycle {
@@ -28,7 +29,7 @@ impl Lifecycle {
         }
         if !self.shutdown.accepts_commands() {
             if let Command::Snapshot = command {
-                self.report_snapshot(request_id, owner);
+                self.report_snapshot(now, request_id, owner);
             } else {
                 self.fail(request_id, owner, CommandError::ShuttingDown);
             }
@@ -50,8 +51,8 @@ impl Lifecycle {
             Command::SetEnabled { plugin_id, enabled } => {
                 self.set_enabled(now, request_id, owner, plugin_id, enabled);
             }
-            Command::Snapshot => self.report_snapshot(request_id, owner),
-            Command::Shutdown { deadline } => self.begin_shutdown(now, request_id, owner, deadline),
+            Command::Snapshot => self.report_snapshot(now, request_id, owner),
+            Command::Shutdown { timeout } => self.begin_shutdown(now, request_id, owner, timeout),
         }
     }
 
@@ -170,8 +171,8 @@ impl Lifecycle {
     }
 
     /// [`Command::Snapshot`]: completes with everything the core knows.
-    fn report_snapshot(&mut self, request_id: RequestId, owner: Option<OwnerKey>) {
-        let snapshot = self.snapshot();
+    fn report_snapshot(&mut self, now: Instant, request_id: RequestId, owner: Option<OwnerKey>) {
+        let snapshot = self.snapshot(now);
         self.complete(request_id, owner, Outcome::Snapshot(snapshot));
     }
 }

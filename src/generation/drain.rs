@@ -4,11 +4,12 @@
 use std::time::{Duration, Instant};
 
 use super::deadline::deadline_after;
-use super::effect::{Effect, Event, Notice, StalledGeneration};
+use super::effect::{Effect, Notice};
 use super::error::NotFoundError;
 use super::keys::GenerationKey;
 use super::lifecycle::{CoreConfig, Lifecycle};
 use super::state::{Active, DrainReason, Draining, Stage};
+use crate::events::Event;
 use crate::owner::OwnerKey;
 
 impl Active {
@@ -86,6 +87,7 @@ impl Lifecycle {
             plugin_id: plugin_id.clone(),
             generation: key,
             reason,
+            successor,
         }));
         for owner in told {
             self.effects.push_back(Effect::Notify {
@@ -173,16 +175,16 @@ impl Lifecycle {
                 continue;
             };
             draining.stalled(now, &self.config);
-            let (since, report) = (draining.since, draining.stalls);
-            let stalled = StalledGeneration {
-                generation: key,
-                plugin_id: record.plugin_id.clone(),
-                holders: self.holder_reports(&self.generations[key].holders),
-            };
+            let (since, report, reason) = (draining.since, draining.stalls, draining.reason);
+            let plugin_id = record.plugin_id.clone();
+            let holders = self.holder_reports(&self.generations[key].holders);
             self.effects.push_back(Effect::Event(Event::DrainStalled {
-                stalled,
-                since,
+                plugin_id,
+                generation: key,
+                reason,
+                draining_for: now.saturating_duration_since(since),
                 report,
+                holders,
             }));
         }
         self.shutdown_timeout(now);

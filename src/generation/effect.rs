@@ -1,30 +1,43 @@
 //! The commands the core accepts and the effects it asks of its caller, as plain data.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::Duration;
 
 use super::collect::CloseToken;
 use super::error::ForeignKeyError;
 use super::holders::HoldCounts;
 use super::keys::{GenerationKey, LoadKey};
-use super::state::{DrainReason, GenerationState, PinnedReason};
-use crate::module::LoadFailure;
+use super::state::{DrainReason, GenerationState};
+use crate::events::Event;
+use crate::module::{CapabilityInfo, LoadFailure};
 use crate::owner::OwnerKey;
 
 /// The caller's id for one submitted command; echoed in its one [`Effect::Complete`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct RequestId(pub u64);
 
 /// A control-plane command. Each one submitted yields exactly one [`Effect::Complete`].
+///
+/// With the `serde` feature a command crosses as JSON, as a UI or a remote control sends
+/// it: `{"command": "reload", "plugin_id": "example.gain"}`; see `docs/events.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub enum Command {
     /// Load the library installed at `path`. If the plugin it contains already has an
     /// active generation, this is a reload of that plugin from `path`.
     Load {
         /// The installed library.
+        #[cfg_attr(feature = "serde", serde(with = "crate::events::serde_util::path"))]
         path: PathBuf,
         /// The plugin id the library must have, if the caller knows it.
+        #[cfg_attr(feature = "serde", serde(default))]
         expected_plugin_id: Option<String>,
     },
     /// Load a new generation of a plugin from its recorded path; the old one drains once
@@ -48,16 +61,25 @@ pub enum Command {
     },
     /// Report everything the core knows.
     Snapshot,
-    /// Drain every generation; complete when all are collected, or at `deadline` with a
-    /// report of what still holds which generation. Nothing is closed by force.
+    /// Drain every generation; complete when all are collected, or once `timeout` has
+    /// passed with a report of what still holds which generation. Nothing is closed by
+    /// force. The timeout is relative, so the command can cross a process boundary; one
+    /// too long for the clock (up to [`Duration::MAX`]) means no deadline, in practice.
+    /// Its JSON member is `deadline_ms`.
     Shutdown {
-        /// When to stop waiting.
-        deadline: Instant,
+        /// How long to wait for holders.
+        #[cfg_attr(
+            feature = "serde",
+            serde(rename = "deadline_ms", with = "crate::events::serde_util::millis")
+        )]
+        timeout: Duration,
     },
 }
 
 /// Why a command failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "error", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum CommandError {
     /// No plugin with this id is known.
@@ -107,6 +129,8 @@ pub enum CommandError {
 
 /// What a command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "outcome", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Outcome {
     /// A load or reload finished: `generation` is active.
@@ -159,6 +183,8 @@ pub enum Effect {
     /// Open the library at `path`, then answer with
     /// [`Lifecycle::load_finished`](super::Lifecycle::load_finished) for `load`.
     Open {
+        /// The command that asked for it.
+        request_id: RequestId,
         /// The pending load to answer.
         load: LoadKey,
         /// The installed library.
@@ -203,104 +229,22 @@ pub struct Notice {
     pub reason: DrainReason,
 }
 
-/// A lifecycle event, as plain data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// A plugin's first generation became active.
-    Loaded {
-        /// The plugin.
-        plugin_id: String,
-        /// The new generation.
-        generation: GenerationKey,
-    },
-    /// A new generation replaced the active one.
-    Reloaded {
-        /// The plugin.
-        plugin_id: String,
-        /// The replaced generation, now draining.
-        old: GenerationKey,
-        /// The new active generation.
-        new: GenerationKey,
-    },
-    /// A load failed; the previous generation, if any, keeps serving.
-    LoadFailed {
-        /// The plugin id expected, if known.
-        plugin_id: Option<String>,
-        /// The installed library.
-        path: PathBuf,
-        /// What went wrong.
-        failure: LoadFailure,
-    },
-    /// A generation started draining.
-    Draining {
-        /// The plugin.
-        plugin_id: String,
-        /// The generation.
-        generation: GenerationKey,
-        /// Why.
-        reason: DrainReason,
-    },
-    /// A drained generation has nothing left holding it; its close was requested.
-    Collected {
-        /// The plugin.
-        plugin_id: String,
-        /// The generation.
-        generation: GenerationKey,
-    },
-    /// A generation's library was closed and left the process.
-    Closed {
-        /// The plugin.
-        plugin_id: String,
-        /// The generation.
-        generation: GenerationKey,
-    },
-    /// A generation's library was closed by us but stays in the process.
-    PinnedByLoader {
-        /// The plugin.
-        plugin_id: String,
-        /// The generation.
-        generation: GenerationKey,
-        /// Why it stays.
-        reason: PinnedReason,
-    },
-    /// A draining generation is still held past its deadline. Repeated with exponential
-    /// backoff while it stays held; nothing is closed because of it.
-    DrainStalled {
-        /// The stalled generation and who holds it.
-        stalled: StalledGeneration,
-        /// When it started draining.
-        since: Instant,
-        /// How many reports this is, counting from 1.
-        report: u32,
-    },
-    /// A plugin was forgotten.
-    Unloaded {
-        /// The plugin.
-        plugin_id: String,
-    },
-    /// A plugin was disabled.
-    Disabled {
-        /// The plugin.
-        plugin_id: String,
-    },
-    /// Shutdown began.
-    ShutdownStarted,
-}
-
 /// One owner's holds of a generation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HolderReport {
     /// The owner, or `None` for pins taken without one.
     pub owner: Option<OwnerKey>,
     /// The owner's name, if it has one.
     pub owner_name: Option<String>,
-    /// What it holds.
+    /// What it holds (in JSON: `instances`, `tickets` and `pins` beside the owner).
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub holds: HoldCounts,
 }
 
 /// A generation that is still held, with everyone holding it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StalledGeneration {
     /// The generation.
     pub generation: GenerationKey,
@@ -311,14 +255,22 @@ pub struct StalledGeneration {
 }
 
 /// Everything the core knows, as plain data.
+///
+/// A snapshot taken through the runtime also carries what the runtime knows beside the
+/// core: each owner's thread and mailbox backlog, and the counters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Snapshot {
-    /// Every known plugin.
+    /// Every known plugin, by id.
     pub plugins: Vec<PluginSnapshot>,
-    /// Every generation whose record still exists.
+    /// Every generation whose record still exists, oldest first.
     pub generations: Vec<GenerationSnapshot>,
-    /// Registered owners.
-    pub owners: usize,
+    /// Registered owners, in the order they registered.
+    pub owners: Vec<OwnerSnapshot>,
+    /// What the runtime did so far. Kept by the [routing driver](crate::routing): a
+    /// snapshot taken from a bare core reports zeros.
+    pub counters: Counters,
     /// Live instance records.
     pub instances: usize,
     /// Reserved tickets.
@@ -329,28 +281,156 @@ pub struct Snapshot {
     pub pending_loads: usize,
 }
 
+/// How a known plugin stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum PluginState {
+    /// An active generation serves it.
+    Serving,
+    /// Enabled, no generation serves it, and a load of it is pending.
+    Loading,
+    /// Enabled, and no generation serves it (its first load under this id failed
+    /// after an enable, or a shutdown drained it).
+    Idle,
+    /// Disabled.
+    Disabled,
+}
+
 /// One known plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct PluginSnapshot {
     /// The plugin id.
     pub plugin_id: String,
-    /// The path it loads from.
+    /// The installed library it loads from.
+    #[cfg_attr(feature = "serde", serde(with = "crate::events::serde_util::path"))]
     pub path: PathBuf,
     /// Whether it is enabled.
     pub enabled: bool,
+    /// How it stands.
+    pub state: PluginState,
     /// Its active generation.
     pub active: Option<GenerationKey>,
+    /// The active generation's plugin version.
+    pub version: Option<String>,
+    /// The active generation's capabilities, each with its default configuration: what
+    /// a settings page offers.
+    pub capabilities: Vec<CapabilityInfo>,
 }
 
 /// One generation.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct GenerationSnapshot {
     /// The generation.
     pub generation: GenerationKey,
     /// Its plugin.
     pub plugin_id: String,
+    /// Its plugin's version.
+    pub version: String,
     /// Its state.
     pub state: GenerationState,
-    /// Who holds it.
+    /// How long since it was loaded.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "age_micros", with = "crate::events::serde_util::micros")
+    )]
+    pub age: Duration,
+    /// How long it has been in its state.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "in_state_micros", with = "crate::events::serde_util::micros")
+    )]
+    pub in_state: Duration,
+    /// The shadow copy its library was opened from, if the loader reported one.
+    #[cfg_attr(feature = "serde", serde(with = "crate::events::serde_util::opt_path"))]
+    pub shadow_path: Option<PathBuf>,
+    /// Whether its code may still be mapped: true until its close reported it unmapped,
+    /// and for a generation the OS loader kept mapped until the runtime's recheck after a
+    /// later close found its code gone (its record then goes).
+    pub code_mapped: bool,
+    /// Who holds it, per owner.
     pub holders: Vec<HolderReport>,
+}
+
+/// One registered owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct OwnerSnapshot {
+    /// The owner.
+    pub owner: OwnerKey,
+    /// Its name.
+    pub name: String,
+    /// The thread it registered from, if the runtime knows it.
+    pub thread: Option<String>,
+    /// Live instances it holds.
+    pub instances: u32,
+    /// Reserved tickets it holds.
+    pub tickets: u32,
+    /// In-flight pins it holds.
+    pub pins: u32,
+    /// Events waiting in its mailbox, if the runtime knows it.
+    pub mailbox_backlog: Option<usize>,
+}
+
+/// Monotonic counts of what the runtime did since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Counters {
+    /// Generations that became active (first loads, enables and reloads).
+    pub loads: u64,
+    /// Of those, the ones that replaced an active generation.
+    pub reloads: u64,
+    /// Loads that failed.
+    pub failed_loads: u64,
+    /// Draining generations collected (their close requested).
+    pub collected: u64,
+    /// Generations whose code left the process.
+    pub unmapped: u64,
+    /// Closes that left code mapped: still mapped by the OS loader, or kept loaded.
+    pub kept_mapped: u64,
+    /// Drains that stalled (counted once each, however many reports they make).
+    pub stalled_drains: u64,
+    /// Records listeners lost to their full queues.
+    pub listener_drops: u64,
+}
+
+impl Command {
+    /// The plugin the command is about, if it names one.
+    pub fn plugin_id(&self) -> Option<&str> {
+        match self {
+            Command::Load {
+                expected_plugin_id, ..
+            } => expected_plugin_id.as_deref(),
+            Command::Reload { plugin_id }
+            | Command::Unload { plugin_id }
+            | Command::SetEnabled { plugin_id, .. } => Some(plugin_id),
+            Command::Snapshot | Command::Shutdown { .. } => None,
+        }
+    }
+}
+
+impl Outcome {
+    /// The plugin the outcome is about, if it names one.
+    pub fn plugin_id(&self) -> Option<&str> {
+        match self {
+            Outcome::Loaded { plugin_id, .. }
+            | Outcome::Unloaded { plugin_id, .. }
+            | Outcome::Enabled { plugin_id, .. }
+            | Outcome::Disabled { plugin_id, .. } => Some(plugin_id),
+            Outcome::Failed(
+                CommandError::UnknownPlugin { plugin_id }
+                | CommandError::Disabled { plugin_id }
+                | CommandError::Superseded { plugin_id },
+            ) => Some(plugin_id),
+            Outcome::Failed(CommandError::PluginIdMismatch { expected, .. }) => Some(expected),
+            _ => None,
+        }
+    }
 }

@@ -37,6 +37,8 @@ pub enum NotFoundError {
 /// a mistake of the caller. The key names its own core ([`GenerationKey::core`] and the
 /// like).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum ForeignKeyError {
     /// A generation key (or the generation of a close token) of another core.

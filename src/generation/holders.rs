@@ -22,6 +22,7 @@ pub enum Hold {
 
 /// How many instances, tickets and pins keep a generation, for one owner or in total.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HoldCounts {
     /// Live instances.
     pub instances: u32,

@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::collect::CloseToken;
-use super::effect::{CommandError, Effect, Event, Outcome, RequestId};
+use super::effect::{CommandError, Effect, Outcome, RequestId};
 use super::error::{CleanupError, ClosedError, ForeignKeyError, LoadFinishedError};
 use super::holders::Holders;
 use super::keys::{GenerationKey, LoadKey};
 use super::lifecycle::{Lifecycle, LoadPurpose, PendingLoad, PluginRecord};
-use super::state::{Active, DrainReason, GenerationRecord, Stage};
+use super::state::{Active, DrainReason, GenerationRecord, PinnedByLoader, PinnedReason, Stage};
+use crate::events::Event;
 use crate::module::{CloseOutcome, LoadFailure, ModuleInfo};
 use crate::owner::OwnerKey;
 
@@ -62,6 +63,7 @@ impl Lifecycle {
         }
         let generation = self.generations.insert(GenerationRecord {
             plugin_id: plugin_id.clone(),
+            loaded_at: now,
             path: pending.path.clone(),
             module,
             holders: Holders::default(),
@@ -79,9 +81,11 @@ impl Lifecycle {
     /// Reports a load that failed: the previous generation, if any, keeps serving.
     fn load_failed(&mut self, now: Instant, pending: PendingLoad, failure: LoadFailure) {
         self.effects.push_back(Effect::Event(Event::LoadFailed {
+            request_id: pending.request_id,
             plugin_id: pending.expected_plugin_id.clone(),
             path: pending.path,
-            failure: failure.clone(),
+            step: failure.step.clone(),
+            message: failure.message.clone(),
         }));
         self.fail(
             pending.request_id,
@@ -144,21 +148,35 @@ impl Lifecycle {
                 enabled: true,
                 active: None,
             });
-        plugin.path = pending.path;
+        plugin.path = pending.path.clone();
+        let was_disabled = !plugin.enabled;
         plugin.enabled = true;
         let replaced = plugin.active.replace(generation);
+        if was_disabled {
+            self.effects.push_back(Effect::Event(Event::Enabled {
+                plugin_id: plugin_id.clone(),
+            }));
+        }
+        let module = &self.generations[generation].module;
+        let (version, capabilities) = (module.version.clone(), module.capabilities.clone());
         match replaced {
             Some(old) => {
                 self.effects.push_back(Effect::Event(Event::Reloaded {
                     plugin_id: plugin_id.clone(),
                     old,
                     new: generation,
+                    version,
+                    path: pending.path.clone(),
+                    capabilities,
                 }));
                 self.begin_drain(now, old, DrainReason::Replaced, Some(generation));
             }
             None => self.effects.push_back(Effect::Event(Event::Loaded {
                 plugin_id: plugin_id.clone(),
                 generation,
+                version,
+                path: pending.path.clone(),
+                capabilities,
             })),
         }
         let outcome = match pending.purpose {
@@ -206,18 +224,30 @@ impl Lifecycle {
         };
         record.stage = closing.closed(now, outcome);
         let plugin_id = record.plugin_id.clone();
-        let event = match &record.stage {
-            Stage::PinnedByLoader(pinned) => Event::PinnedByLoader {
-                plugin_id,
-                generation: key,
-                reason: pinned.reason.clone(),
+        let generation = key;
+        let mapping = match &record.stage {
+            Stage::PinnedByLoader(PinnedByLoader {
+                reason: PinnedReason::KeptLoaded { reason },
+                ..
+            }) => Event::KeptLoaded {
+                plugin_id: plugin_id.clone(),
+                generation,
+                reason: reason.clone(),
             },
-            _ => Event::Closed {
-                plugin_id,
-                generation: key,
+            Stage::PinnedByLoader(_) => Event::StillMapped {
+                plugin_id: plugin_id.clone(),
+                generation,
+            },
+            _ => Event::Unmapped {
+                plugin_id: plugin_id.clone(),
+                generation,
             },
         };
-        self.effects.push_back(Effect::Event(event));
+        self.effects.push_back(Effect::Event(Event::Closed {
+            plugin_id,
+            generation,
+        }));
+        self.effects.push_back(Effect::Event(mapping));
         self.check_shutdown(now);
         Ok(())
     }
@@ -236,11 +266,44 @@ impl Lifecycle {
             .map_err(CleanupError::NotFound)?;
         match record.stage {
             Stage::Closed(_) | Stage::PinnedByLoader(_) => {
+                let plugin_id = record.plugin_id.clone();
                 self.generations.remove(generation);
+                self.effects.push_back(Effect::Event(Event::CleanedUp {
+                    plugin_id,
+                    generation,
+                }));
                 Ok(())
             }
             _ => Err(CleanupError::NotClosed(generation)),
         }
+    }
+
+    /// The caller found the code of a generation the OS loader kept mapped at its close
+    /// ([`CloseOutcome::StillMapped`]) gone from the process: reports it unmapped and
+    /// removes its record, as [`cleanup`](Self::cleanup) does.
+    ///
+    /// # Errors
+    ///
+    /// [`CleanupError::NotFound`] if the record is already gone or the key belongs to
+    /// another core, [`CleanupError::NotClosed`] if the generation is not one closed as
+    /// still mapped.
+    pub fn unmapped_later(&mut self, generation: GenerationKey) -> Result<(), CleanupError> {
+        let record = self
+            .generations
+            .find(generation)
+            .map_err(CleanupError::NotFound)?;
+        let Stage::PinnedByLoader(PinnedByLoader {
+            reason: PinnedReason::StillMapped,
+            ..
+        }) = record.stage
+        else {
+            return Err(CleanupError::NotClosed(generation));
+        };
+        self.effects.push_back(Effect::Event(Event::Unmapped {
+            plugin_id: record.plugin_id.clone(),
+            generation,
+        }));
+        self.cleanup(generation)
     }
 
     /// Records a pending load and asks the caller to open its library.
@@ -263,7 +326,13 @@ impl Lifecycle {
             cancelled: false,
             order,
         });
+        self.effects.push_back(Effect::Event(Event::LoadRequested {
+            request_id,
+            plugin_id: expected_plugin_id.clone(),
+            path: path.clone(),
+        }));
         self.effects.push_back(Effect::Open {
+            request_id,
             load,
             path,
             expected_plugin_id,

@@ -53,16 +53,17 @@ mod tests;
 
 pub use collect::CloseToken;
 pub use effect::{
-    Command, CommandError, Effect, Event, GenerationSnapshot, HolderReport, Notice, Outcome,
-    PluginSnapshot, RequestId, Snapshot, StalledGeneration,
+    Command, CommandError, Counters, Effect, GenerationSnapshot, HolderReport, Notice, Outcome,
+    OwnerSnapshot, PluginSnapshot, PluginState, RequestId, Snapshot, StalledGeneration,
 };
 pub use error::{
     CleanupError, ClosedError, ForeignKeyError, LoadFinishedError, NotFoundError, PinError,
     UnpinError,
 };
 pub use holders::{Hold, HoldCounts};
-pub use keys::{CoreId, GenerationKey, LoadKey, PinKey};
+pub use keys::{CoreId, GenerationKey, LoadKey, ParseKeyError, PinKey};
 pub use lifecycle::{CoreConfig, GenerationView, Lifecycle};
 pub use state::{DrainReason, GenerationState, PinnedReason};
 
+pub use crate::events::Event;
 pub use crate::module::LoadFailure;

@@ -1,11 +1,16 @@
 //! Queries: read-only views of plugins, generations and capabilities.
 
-use super::effect::{GenerationSnapshot, HolderReport, PluginSnapshot, Snapshot};
+use super::effect::{
+    Counters, GenerationSnapshot, HolderReport, OwnerSnapshot, PluginSnapshot, PluginState,
+    Snapshot,
+};
 use super::error::NotFoundError;
-use super::holders::Holders;
+use super::holders::{HoldCounts, Holders};
 use super::keys::GenerationKey;
-use super::lifecycle::{GenerationView, Lifecycle};
-use super::state::GenerationState;
+use super::lifecycle::{GenerationView, Lifecycle, PluginRecord};
+use super::state::{GenerationState, Stage};
+use std::time::Instant;
+
 use crate::module::CapabilityInfo;
 
 impl Lifecycle {
@@ -94,17 +99,14 @@ impl Lifecycle {
             .map(|(key, record)| (key, record.stage.state()))
     }
 
-    /// Everything the core knows, as plain data.
-    pub fn snapshot(&self) -> Snapshot {
+    /// Everything the core knows, as plain data, as of `now`. The runtime's parts
+    /// (threads, mailbox backlogs, shadow paths, counters) are left empty; a snapshot
+    /// taken through the runtime has them.
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
         let mut plugins: Vec<PluginSnapshot> = self
             .plugins
             .iter()
-            .map(|(id, plugin)| PluginSnapshot {
-                plugin_id: id.clone(),
-                path: plugin.path.clone(),
-                enabled: plugin.enabled,
-                active: plugin.active,
-            })
+            .map(|(id, plugin)| self.plugin_snapshot(id, plugin))
             .collect();
         plugins.sort_by(|a, b| a.plugin_id.cmp(&b.plugin_id));
         let generations = self
@@ -113,18 +115,76 @@ impl Lifecycle {
             .map(|(key, record)| GenerationSnapshot {
                 generation: key,
                 plugin_id: record.plugin_id.clone(),
+                version: record.module.version.clone(),
                 state: record.stage.state(),
+                age: now.saturating_duration_since(record.loaded_at),
+                in_state: now.saturating_duration_since(record.stage.since()),
+                shadow_path: None,
+                code_mapped: !matches!(record.stage, Stage::Closed(_)),
                 holders: self.holder_reports(&record.holders),
+            })
+            .collect();
+        let owners = self
+            .owners
+            .iter()
+            .map(|(owner, record)| {
+                let mut holds = HoldCounts::default();
+                for generation in self.generations.values() {
+                    if let Some(h) = generation.holders.iter().find(|(o, _)| *o == Some(owner)) {
+                        holds.instances += h.1.instances;
+                        holds.tickets += h.1.tickets;
+                        holds.pins += h.1.pins;
+                    }
+                }
+                OwnerSnapshot {
+                    owner,
+                    name: record.name.clone(),
+                    thread: None,
+                    instances: holds.instances,
+                    tickets: holds.tickets,
+                    pins: holds.pins,
+                    mailbox_backlog: None,
+                }
             })
             .collect();
         Snapshot {
             plugins,
             generations,
-            owners: self.owners.len(),
+            owners,
+            counters: Counters::default(),
             instances: self.instances.len(),
             tickets: self.tickets.len(),
             pins: self.pins.len(),
             pending_loads: self.loads.len(),
+        }
+    }
+
+    fn plugin_snapshot(&self, id: &str, plugin: &PluginRecord) -> PluginSnapshot {
+        let module = plugin
+            .active
+            .and_then(|g| self.generations.get(g))
+            .map(|record| &record.module);
+        let state = if !plugin.enabled {
+            PluginState::Disabled
+        } else if plugin.active.is_some() {
+            PluginState::Serving
+        } else if self
+            .loads
+            .values()
+            .any(|l| !l.cancelled && l.expected_plugin_id.as_deref() == Some(id))
+        {
+            PluginState::Loading
+        } else {
+            PluginState::Idle
+        };
+        PluginSnapshot {
+            plugin_id: id.to_owned(),
+            path: plugin.path.clone(),
+            enabled: plugin.enabled,
+            state,
+            active: plugin.active,
+            version: module.map(|m| m.version.clone()),
+            capabilities: module.map(|m| m.capabilities.clone()).unwrap_or_default(),
         }
     }
 

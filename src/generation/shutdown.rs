@@ -1,12 +1,14 @@
 //! Shutdown: drain every generation through the same drain and collect rules, complete
 //! when everything is collected and closed, or report who holds what at the deadline.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::effect::{CommandError, Effect, Event, Outcome, RequestId, StalledGeneration};
+use super::deadline::deadline_after;
+use super::effect::{CommandError, Effect, Outcome, RequestId, StalledGeneration};
 use super::keys::GenerationKey;
 use super::lifecycle::Lifecycle;
 use super::state::{DrainReason, Stage};
+use crate::events::Event;
 use crate::owner::OwnerKey;
 
 /// Where the core is in its shutdown.
@@ -43,7 +45,7 @@ impl Lifecycle {
         now: Instant,
         request_id: RequestId,
         owner: Option<OwnerKey>,
-        deadline: Instant,
+        timeout: Duration,
     ) {
         if !self.shutdown.accepts_commands() {
             let outcome = Outcome::Failed(CommandError::ShuttingDown);
@@ -53,10 +55,10 @@ impl Lifecycle {
         self.shutdown = ShutdownState::Draining {
             request_id,
             owner,
-            deadline,
+            deadline: deadline_after(now, timeout),
         };
         self.effects
-            .push_back(Effect::Event(Event::ShutdownStarted));
+            .push_back(Effect::Event(Event::ShutdownStarted { timeout }));
         for load in self.loads.values_mut() {
             load.cancelled = true;
         }
@@ -90,11 +92,7 @@ impl Lifecycle {
         if busy {
             return;
         }
-        self.shutdown = ShutdownState::Done;
-        let outcome = Outcome::ShutDown {
-            stalled: Vec::new(),
-        };
-        self.complete(request_id, owner, outcome);
+        self.finish_shutdown(request_id, owner, Vec::new());
     }
 
     /// Completes a shutdown whose deadline passed, reporting every generation still held.
@@ -120,7 +118,20 @@ impl Lifecycle {
                 holders: self.holder_reports(&record.holders),
             })
             .collect();
+        self.finish_shutdown(request_id, owner, stalled);
+    }
+
+    fn finish_shutdown(
+        &mut self,
+        request_id: RequestId,
+        owner: Option<OwnerKey>,
+        stalled: Vec<StalledGeneration>,
+    ) {
         self.shutdown = ShutdownState::Done;
+        self.effects
+            .push_back(Effect::Event(Event::ShutdownFinished {
+                stalled: stalled.clone(),
+            }));
         self.complete(request_id, owner, Outcome::ShutDown { stalled });
     }
 }

@@ -9,6 +9,8 @@ use crate::module::{CloseOutcome, ModuleInfo};
 
 /// Why a generation stopped serving new work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum DrainReason {
     /// A newer generation of the same plugin became active.
@@ -31,6 +33,8 @@ pub enum DrainReason {
 
 /// Why a closed generation is still in the process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum PinnedReason {
     /// The library was closed but the OS loader still maps it.
@@ -44,14 +48,14 @@ pub enum PinnedReason {
 
 /// The state of a generation, as plain data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "state", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum GenerationState {
     /// The plugin's current generation: new tickets and pins go to it.
     Active,
     /// Kept only for the instances, tickets and pins that still hold it.
     Draining {
-        /// When it started draining.
-        since: Instant,
         /// Why it drains.
         reason: DrainReason,
         /// The generation that replaced it, if any.
@@ -74,6 +78,8 @@ pub enum GenerationState {
 #[derive(Debug)]
 pub(crate) struct GenerationRecord {
     pub(crate) plugin_id: String,
+    /// When its load finished.
+    pub(crate) loaded_at: Instant,
     pub(crate) path: PathBuf,
     pub(crate) module: ModuleInfo,
     pub(crate) holders: Holders,
@@ -138,7 +144,6 @@ impl Stage {
         match self {
             Stage::Active(_) => GenerationState::Active,
             Stage::Draining(d) => GenerationState::Draining {
-                since: d.since,
                 reason: d.reason,
                 successor: d.successor,
                 stalls: d.stalls,

@@ -206,7 +206,11 @@ impl Router {
     /// Registers an owner (see
     /// [`Lifecycle::register_owner`](crate::generation::Lifecycle::register_owner)),
     /// remembering the thread it runs on for snapshots.
-    pub fn register_owner(&mut self, name: impl Into<String>, thread: impl Into<String>) -> OwnerKey {
+    pub fn register_owner(
+        &mut self,
+        name: impl Into<String>,
+        thread: impl Into<String>,
+    ) -> OwnerKey {
         let owner = self.core.register_owner(name);
         self.owner_threads.insert(owner, thread.into());
         owner

@@ -8,14 +8,19 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, never, select};
 
+use std::path::PathBuf;
+
+use crate::events::{EventKind, EventRecord};
 use crate::generation::{
-    Command, CoreConfig, Effect, Event, GenerationKey, Lifecycle, LoadFailure, Outcome, RequestId,
+    Command, CoreConfig, GenerationKey, LoadFailure, LoadKey, Outcome, RequestId, Snapshot,
 };
 use crate::loader::{CloseOutcome, LibraryLoader, LoadedLibrary};
 use crate::owner::OwnerKey;
+use crate::routing::{Action, ListenerId, Router};
 
 use super::error::StartError;
 use super::libraries::Libraries;
+use super::listener::ListenerOutbox;
 use super::loader_thread;
 use super::mailbox::Outbox;
 use super::owner::CommandCompleted;
@@ -36,9 +41,18 @@ const LAG_RETRY: Duration = Duration::from_millis(2);
 const LAG_RETRY_MAX: Duration = Duration::from_millis(500);
 
 pub(crate) struct Actor {
-    core: Lifecycle,
+    /// The core behind the routing driver, which decides where each effect goes.
+    router: Router,
     libraries: Libraries,
+    /// Shadow copies of generations closed but not (yet) unmapped, for snapshots.
+    closed_shadows: HashMap<GenerationKey, PathBuf>,
     mailboxes: HashMap<OwnerKey, Outbox>,
+    listeners: HashMap<ListenerId, ListenerOutbox>,
+    listener_capacity: usize,
+    /// The span of each command not completed yet, entered whenever it makes progress.
+    spans: HashMap<RequestId, tracing::Span>,
+    /// The command behind each load in flight.
+    load_requests: HashMap<LoadKey, RequestId>,
     /// Owners with notices not queued for lack of room: few, checked after every step.
     lagging: Vec<OwnerKey>,
     /// The current wait before looking at lagging owners again.
@@ -51,10 +65,12 @@ pub(crate) struct Actor {
 
 impl Actor {
     /// Spawns the loader threads and the actor thread.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn spawn(
         config: CoreConfig,
         loader: LibraryLoader,
         loader_threads: usize,
+        listener_capacity: usize,
         requests: Receiver<Request>,
         releases: Receiver<Release>,
         poisoned: Arc<AtomicBool>,
@@ -63,9 +79,14 @@ impl Actor {
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         loader_thread::spawn(loader, loader_threads, jobs_rx, done_tx)?;
         let actor = Actor {
-            core: Lifecycle::new(config),
+            router: Router::new(config, Instant::now()),
             libraries: Libraries::default(),
+            closed_shadows: HashMap::new(),
             mailboxes: HashMap::new(),
+            listeners: HashMap::new(),
+            listener_capacity,
+            spans: HashMap::new(),
+            load_requests: HashMap::new(),
             lagging: Vec::new(),
             lag_retry: LAG_RETRY,
             waiters: HashMap::new(),
@@ -91,12 +112,21 @@ impl Actor {
         poisoned: &AtomicBool,
     ) {
         let result = catch_unwind(AssertUnwindSafe(|| self.run(&requests, &releases, &done)));
-        if result.is_err() {
+        if let Err(payload) = result {
             poisoned.store(true, Ordering::SeqCst);
             tracing::error!(
                 libraries = self.libraries.len(),
                 "the runtime's actor panicked; the runtime is poisoned and keeps every library loaded"
             );
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            // The last record: listeners learn why nothing more comes. Delivering it
+            // only touches the listeners' channels, never the suspect bookkeeping.
+            let action = self.router.poisoned(Instant::now(), message);
+            let _ = catch_unwind(AssertUnwindSafe(|| self.perform(action)));
         }
         // Dropping the actor drops its libraries, which never closes them: a
         // `LoadedLibrary` dropped without `LibraryLoader::close` stays loaded. After a
@@ -116,7 +146,7 @@ impl Actor {
         let (mut requests_open, mut releases_open) = (true, true);
         let mut finishing = false;
         loop {
-            let mut wake = self.core.poll_timeout();
+            let mut wake = self.router.core().poll_timeout();
             if !self.lagging.is_empty() {
                 let retry = Instant::now() + self.lag_retry;
                 wake = Some(wake.map_or(retry, |at| at.min(retry)));
@@ -152,7 +182,7 @@ impl Actor {
                     // on purpose rather than spin on a closed channel.
                     Err(_) => panic!("every loader thread died"),
                 },
-                recv(timer) -> _ => self.core.handle_timeout(Instant::now()),
+                recv(timer) -> _ => self.router.core_mut().handle_timeout(Instant::now()),
             }
             self.perform_effects();
             self.catch_up_lagging();
@@ -163,11 +193,14 @@ impl Actor {
                 // generation any more: drain everything and close it.
                 finishing = true;
                 let now = Instant::now();
-                self.core.submit(
+                self.router.submit(
                     now,
                     ACTOR_REQUEST,
                     None,
-                    Command::Shutdown { deadline: now },
+                    Command::Shutdown {
+                        timeout: Duration::ZERO,
+                    },
+                    false,
                 );
                 self.perform_effects();
             }
@@ -186,22 +219,35 @@ impl Actor {
                 command,
                 waiter,
             } => {
+                let span = tracing::info_span!(
+                    target: "plugin_runtime::command",
+                    "command",
+                    request_id = request_id.0,
+                    owner = owner.map(tracing::field::display),
+                    command = ?command,
+                );
+                let _entered = span.enter();
+                let waits = waiter.is_some();
                 if let Some(waiter) = waiter {
                     self.waiters.insert(request_id, waiter);
                 }
-                self.core.submit(now, request_id, owner, command);
+                self.spans.insert(request_id, span.clone());
+                self.router.submit(now, request_id, owner, command, waits);
+                self.perform_effects();
             }
             Request::RegisterOwner {
                 name,
+                thread,
                 mailbox,
                 held_back,
                 reply,
             } => {
-                let key = self.core.register_owner(name);
+                let key = self.router.register_owner(name, thread);
                 self.mailboxes.insert(key, Outbox::new(mailbox, held_back));
                 if reply.send(key).is_err() {
                     // The registering thread left before hearing back; it holds nothing.
-                    let _ = self.core.unregister_owner(now, key);
+                    let _ = self.router.core_mut().unregister_owner(now, key);
+                    self.router.forget_owner(key);
                     self.mailboxes.remove(&key);
                 }
             }
@@ -210,9 +256,18 @@ impl Actor {
                 subscription,
                 reply,
             } => {
-                let ok = self.core.subscribe(owner, subscription).is_ok();
+                let result = self.router.core_mut().subscribe(owner, subscription);
                 // The caller may have left; then there is no one to tell.
-                let _ = reply.send(ok);
+                let _ = reply.send(result);
+            }
+            Request::Listen { filter, reply } => {
+                let id = self.router.listen(filter);
+                let (outbox, receiver) = ListenerOutbox::channel(self.listener_capacity);
+                if reply.send((id, receiver)).is_ok() {
+                    self.listeners.insert(id, outbox);
+                } else {
+                    self.router.unlisten(id);
+                }
             }
             Request::Reserve {
                 owner,
@@ -223,7 +278,8 @@ impl Actor {
                 reply,
             } => {
                 let reservation = self
-                    .core
+                    .router
+                    .core_mut()
                     .reserve_ticket(now, owner, &plugin_id, kind, &type_id, interface_version)
                     .map(|ticket| Reservation {
                         library: self.library_of(ticket.generation),
@@ -235,7 +291,7 @@ impl Actor {
                     // The owner left before phase two; its library reference goes first.
                     let ticket = reservation.ticket.key;
                     drop(reservation);
-                    let _ = self.core.ticket_dropped(now, ticket);
+                    let _ = self.router.core_mut().ticket_dropped(now, ticket);
                 }
             }
             Request::Pin {
@@ -243,24 +299,29 @@ impl Actor {
                 plugin_id,
                 reply,
             } => {
-                let grant = self
-                    .core
-                    .pin(now, owner, &plugin_id)
-                    .map(|(pin, generation)| PinGrant {
-                        pin,
-                        generation,
-                        library: self.library_of(generation),
-                    });
+                let grant =
+                    self.router
+                        .core_mut()
+                        .pin(now, owner, &plugin_id)
+                        .map(|(pin, generation)| PinGrant {
+                            pin,
+                            generation,
+                            library: self.library_of(generation),
+                        });
                 if let Err(unsent) = reply.send(grant)
                     && let Ok(grant) = unsent.into_inner()
                 {
                     let pin = grant.pin;
                     drop(grant);
-                    let _ = self.core.unpin(now, pin);
+                    let _ = self.router.core_mut().unpin(now, pin);
                 }
             }
             Request::GenerationState { generation, reply } => {
-                let state = self.core.generation(generation).map(|view| view.state);
+                let state = self
+                    .router
+                    .core()
+                    .generation(generation)
+                    .map(|view| view.state);
                 let _ = reply.send(state);
             }
             #[cfg(test)]
@@ -274,34 +335,40 @@ impl Actor {
 
     fn on_release(&mut self, release: Release) {
         let now = Instant::now();
+        let core = self.router.core_mut();
         let result = match release {
             Release::TicketCreated { ticket, reply } => {
-                let recorded = self.core.ticket_created(now, ticket);
+                let recorded = core.ticket_created(now, ticket);
                 if let Err(unsent) = reply.send(recorded)
                     && let Ok(instance) = unsent.into_inner()
                 {
                     // The owner thread unwound between create and here: the plugin
                     // object leaks with it, but no code of it can run any more.
-                    let _ = self.core.release_instance(now, instance);
+                    let _ = core.release_instance(now, instance);
                 }
                 Ok(())
             }
-            Release::TicketFailed { ticket } => self
-                .core
-                .ticket_failed(now, ticket)
-                .map_err(|e| e.to_string()),
-            Release::Instance { instance } => self
-                .core
+            Release::TicketFailed { ticket } => {
+                core.ticket_failed(now, ticket).map_err(|e| e.to_string())
+            }
+            Release::Instance { instance } => core
                 .release_instance(now, instance)
                 .map_err(|e| e.to_string()),
-            Release::Unpin { pin } => self.core.unpin(now, pin).map_err(|e| e.to_string()),
+            Release::Unpin { pin } => core.unpin(now, pin).map_err(|e| e.to_string()),
             Release::UnregisterOwner { owner } => {
-                self.mailboxes.remove(&owner);
-                self.lagging.retain(|o| *o != owner);
-                self.core
+                let result = core
                     .unregister_owner(now, owner)
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string());
+                self.router.forget_owner(owner);
+                self.mailboxes.remove(&owner);
+                self.lagging.retain(|o| *o != owner);
+                result
+            }
+            Release::Unlisten { listener } => {
+                self.router.unlisten(listener);
+                self.listeners.remove(&listener);
+                Ok(())
             }
         };
         if let Err(error) = result {
@@ -314,11 +381,17 @@ impl Actor {
         let now = Instant::now();
         match done {
             LoaderDone::Opened { load, result } => {
+                let span = self
+                    .load_requests
+                    .remove(&load)
+                    .and_then(|request| self.spans.get(&request).cloned())
+                    .unwrap_or_else(tracing::Span::none);
+                let _entered = span.enter();
                 let (module, library) = match result {
                     Ok(library) => (Ok(library.module().clone()), Some(library)),
                     Err(e) => (Err(LoadFailure::from(&e)), None),
                 };
-                match self.core.load_finished(now, load, module) {
+                match self.router.core_mut().load_finished(now, load, module) {
                     Ok(Some(generation)) => {
                         if let Some(library) = library {
                             self.libraries.insert(generation, library);
@@ -335,20 +408,23 @@ impl Actor {
             } => {
                 let generation = token.generation();
                 let outcome = report.outcome.clone();
-                if let Err(e) = self.core.closed(now, token, report.outcome) {
+                let core = self.router.core_mut();
+                if let Err(e) = core.closed(now, token, report.outcome) {
                     tracing::error!(error = %e, "the core did not expect this close");
                 } else if outcome == CloseOutcome::Unmapped {
                     // Gone from the process: the record goes too, and its key now
                     // resolves to not-found.
-                    let _ = self.core.cleanup(generation);
+                    let _ = core.cleanup(generation);
+                } else {
+                    self.closed_shadows.insert(generation, report.shadow_path);
                 }
                 // Generations the OS loader kept mapped at their close (this one
                 // included) whose code the loader thread found gone after this close:
-                // their records go now. Each one's own close came before, or in this
-                // very message, so it is already pinned by the loader.
+                // reported unmapped, and their records go now. Each one's own close came
+                // before, or in this very message, so it is already pinned by the loader.
                 for generation in unmapped {
-                    tracing::info!(generation = ?generation, "a generation kept mapped by the OS loader is gone");
-                    let _ = self.core.cleanup(generation);
+                    let _ = self.router.core_mut().unmapped_later(generation);
+                    self.closed_shadows.remove(&generation);
                 }
             }
         }
@@ -365,47 +441,110 @@ impl Actor {
     }
 
     fn perform_effects(&mut self) {
-        while let Some(effect) = self.core.poll_effect() {
-            match effect {
-                Effect::Open {
+        while let Some(action) = self.router.poll_action(Instant::now()) {
+            self.perform(action);
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Open {
+                request_id,
+                load,
+                path,
+                expected_plugin_id,
+            } => {
+                self.load_requests.insert(load, request_id);
+                self.job(LoaderJob::Open {
                     load,
                     path,
                     expected_plugin_id,
-                } => self.job(LoaderJob::Open {
-                    load,
-                    path,
-                    expected_plugin_id,
-                }),
-                Effect::Close(token) => match self.libraries.take(&token) {
-                    Some(library) => self.job(LoaderJob::Close { token, library }),
-                    None => {
-                        tracing::error!(generation = ?token.generation(), "no library to close");
-                        let _ = self.core.closed(
-                            Instant::now(),
-                            token,
-                            CloseOutcome::KeptLoaded {
-                                reason: "the runtime had no library for this generation".into(),
-                            },
-                        );
-                    }
-                },
-                Effect::Notify { owner, notice } => {
-                    // An owner that left is unregistered by its own release message.
-                    if let Some(outbox) = self.mailboxes.get_mut(&owner)
-                        && outbox.notify(notice)
-                        && !self.lagging.contains(&owner)
-                    {
-                        self.lagging.push(owner);
+                });
+            }
+            Action::Close(token) => match self.libraries.take(&token) {
+                Some(library) => self.job(LoaderJob::Close { token, library }),
+                None => {
+                    tracing::error!(generation = ?token.generation(), "no library to close");
+                    let _ = self.router.core_mut().closed(
+                        Instant::now(),
+                        token,
+                        CloseOutcome::KeptLoaded {
+                            reason: "the runtime had no library for this generation".into(),
+                        },
+                    );
+                }
+            },
+            Action::Notify { owner, notice } => {
+                // An owner that left is unregistered by its own release message.
+                if let Some(outbox) = self.mailboxes.get_mut(&owner)
+                    && outbox.notify(notice)
+                    && !self.lagging.contains(&owner)
+                {
+                    self.lagging.push(owner);
+                }
+            }
+            Action::Stalled { owner, stall } => {
+                if let Some(outbox) = self.mailboxes.get(&owner) {
+                    outbox.stalled(stall);
+                }
+            }
+            Action::Reply {
+                request_id,
+                mut outcome,
+            } => {
+                self.fill_snapshot(&mut outcome);
+                self.spans.remove(&request_id);
+                if let Some(waiter) = self.waiters.remove(&request_id) {
+                    // A caller that timed out and left is ignored on purpose: it said it
+                    // would not wait longer.
+                    let _ = waiter.send(outcome);
+                }
+            }
+            Action::Complete {
+                owner,
+                request_id,
+                mut outcome,
+            } => {
+                self.fill_snapshot(&mut outcome);
+                self.spans.remove(&request_id);
+                if let Some(outbox) = self.mailboxes.get(&owner) {
+                    outbox.complete(CommandCompleted {
+                        request_id,
+                        owner,
+                        outcome,
+                    });
+                }
+            }
+            Action::Publish { record, listeners } => {
+                log_record(&record);
+                let mut dropped = 0;
+                for id in listeners {
+                    if let Some(outbox) = self.listeners.get_mut(&id) {
+                        dropped += outbox.deliver(&record);
                     }
                 }
-                Effect::Complete {
-                    request_id,
-                    owner,
-                    outcome,
-                } => self.complete(request_id, owner, outcome),
-                Effect::Event(event) => log_event(&event),
+                if dropped > 0 {
+                    self.router.listener_dropped(dropped);
+                }
             }
+            // Actions added later are performed by a newer actor.
+            #[allow(unreachable_patterns)]
+            other => tracing::error!(?other, "an action this actor does not know"),
         }
+    }
+
+    /// Adds what only the runtime knows to a snapshot: mailbox backlogs and shadow
+    /// copies. (Threads and counters come from the router.)
+    fn fill_snapshot(&self, outcome: &mut Outcome) {
+        let Outcome::Snapshot(snapshot) = outcome else {
+            return;
+        };
+        fill_snapshot(snapshot, &self.mailboxes, |generation| {
+            self.libraries
+                .get(generation)
+                .map(|library| library.shadow_path().to_path_buf())
+                .or_else(|| self.closed_shadows.get(&generation).cloned())
+        });
     }
 
     fn job(&mut self, job: LoaderJob) {
@@ -418,26 +557,6 @@ impl Actor {
         }
     }
 
-    /// Routes an outcome to exactly one place: the waiting caller, else the submitting
-    /// owner's mailbox.
-    fn complete(&mut self, request_id: RequestId, owner: Option<OwnerKey>, outcome: Outcome) {
-        if let Some(waiter) = self.waiters.remove(&request_id) {
-            // A caller that timed out and left is ignored on purpose: it said it would
-            // not wait longer.
-            let _ = waiter.send(outcome);
-            return;
-        }
-        if let Some(owner) = owner
-            && let Some(outbox) = self.mailboxes.get(&owner)
-        {
-            outbox.complete(CommandCompleted {
-                request_id,
-                owner,
-                outcome,
-            });
-        }
-    }
-
     /// Sends each lagging owner that has room again one `Lagged` event with what it must
     /// know now, computed by the core.
     fn catch_up_lagging(&mut self) {
@@ -446,7 +565,7 @@ impl Actor {
             return;
         }
         let before = self.lagging.len();
-        let (core, mailboxes) = (&self.core, &mut self.mailboxes);
+        let (core, mailboxes) = (self.router.core(), &mut self.mailboxes);
         self.lagging.retain(|owner| match mailboxes.get_mut(owner) {
             Some(outbox) => outbox.catch_up(|| {
                 // A registered owner is known to the core; an empty list is the only
@@ -463,6 +582,57 @@ impl Actor {
     }
 }
 
-fn log_event(event: &Event) {
-    tracing::info!(target: "plugin_runtime::lifecycle", ?event, "lifecycle event");
+fn fill_snapshot(
+    snapshot: &mut Snapshot,
+    mailboxes: &HashMap<OwnerKey, Outbox>,
+    shadow: impl Fn(GenerationKey) -> Option<PathBuf>,
+) {
+    for owner in &mut snapshot.owners {
+        owner.mailbox_backlog = mailboxes.get(&owner.owner).map(Outbox::backlog);
+    }
+    for generation in &mut snapshot.generations {
+        generation.shadow_path = shadow(generation.generation);
+    }
+}
+
+/// Every record is also a `tracing` event under `plugin_runtime::events`: stalls and
+/// failed loads at `warn`, poisoning at `error`, the rest at `info`.
+fn log_record(record: &EventRecord) {
+    let fields = RecordFields(record);
+    macro_rules! emit {
+        ($level:expr) => {
+            tracing::event!(
+                target: "plugin_runtime::events",
+                $level,
+                seq = record.seq,
+                t_micros = record.t_micros,
+                topic = record.event.topic().name(),
+                event = record.event.name(),
+                fields = %fields,
+            )
+        };
+    }
+    match record.event.kind() {
+        EventKind::RuntimePoisoned => emit!(tracing::Level::ERROR),
+        EventKind::DrainStalled | EventKind::LoadFailed => emit!(tracing::Level::WARN),
+        _ => emit!(tracing::Level::INFO),
+    }
+}
+
+/// The event's fields, formatted only if a subscriber records them: as the JSON of the
+/// schema with the `serde` feature, else as the typed event's `Debug` form.
+struct RecordFields<'a>(&'a EventRecord);
+
+impl std::fmt::Display for RecordFields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[cfg(feature = "serde")]
+        {
+            let value = serde_json::to_value(self.0).map_err(|_| std::fmt::Error)?;
+            write!(f, "{}", value["fields"])
+        }
+        #[cfg(not(feature = "serde"))]
+        {
+            write!(f, "{:?}", self.0.event)
+        }
+    }
 }

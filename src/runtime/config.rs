@@ -47,7 +47,16 @@ pub struct RuntimeConfig {
     /// this many slow plugins at once delay the next load or close by at most one
     /// deadline, and fewer delay nothing.
     pub loader_threads: usize,
+    /// How many records each [listener](super::Listener) queues, from 1 to
+    /// [`MAX_LISTENER_CAPACITY`] (1024 by default; else
+    /// [`StartError::Config`](super::StartError::Config)). A listener that falls this far
+    /// behind loses its oldest records, never delays the runtime, and learns how many it
+    /// lost from the next record it reads ([`EventRecord::dropped`](crate::events::EventRecord::dropped)).
+    pub listener_capacity: usize,
 }
+
+/// The largest listener capacity accepted (2^20).
+pub const MAX_LISTENER_CAPACITY: usize = 1 << 20;
 
 /// The most loader threads a runtime starts.
 pub const MAX_LOADER_THREADS: usize = 64;
@@ -61,6 +70,7 @@ impl Default for RuntimeConfig {
             send_timeout: Duration::from_secs(1),
             mailbox_capacity: 1024,
             loader_threads: 4,
+            listener_capacity: 1024,
         }
     }
 }
@@ -104,6 +114,13 @@ impl RuntimeConfig {
         self.loader_threads = threads;
         self
     }
+
+    /// Sets each listener's queue capacity; checked by
+    /// [`Runtime::start`](super::Runtime::start) (1 to [`MAX_LISTENER_CAPACITY`]).
+    pub fn with_listener_capacity(mut self, capacity: usize) -> Self {
+        self.listener_capacity = capacity;
+        self
+    }
 }
 
 impl RuntimeConfig {
@@ -132,6 +149,13 @@ impl RuntimeConfig {
                 field: "loader_threads",
                 value: self.loader_threads.to_string(),
                 reason: "must be at least 1 and at most MAX_LOADER_THREADS",
+            });
+        }
+        if !(1..=MAX_LISTENER_CAPACITY).contains(&self.listener_capacity) {
+            return Err(StartError::Config {
+                field: "listener_capacity",
+                value: self.listener_capacity.to_string(),
+                reason: "must be at least 1 and at most MAX_LISTENER_CAPACITY (1048576)",
             });
         }
         Ok(())

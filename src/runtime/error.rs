@@ -2,7 +2,7 @@
 
 use crate::generation::PinError;
 use crate::loader::{CallError, LoadError, ResolveError};
-use crate::owner::{ReserveError, TicketError};
+use crate::owner::{OwnerError, ReserveError, TicketError};
 
 /// Why the runtime could not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,18 @@ pub enum RequestError {
         /// Half the mailbox capacity.
         limit: usize,
     },
+}
+
+/// Why [`Owner::subscribe`](super::Owner::subscribe) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The request did not reach the actor or got no answer.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The core refused the subscription: it does not know this owner (any more).
+    #[error(transparent)]
+    Refused(#[from] OwnerError),
 }
 
 /// Why [`Owner::create`](super::Owner::create) failed. No ticket or pin is left behind.

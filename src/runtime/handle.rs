@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
+use crate::events::EventFilter;
 use crate::generation::{
-    Command, GenerationKey, GenerationState, NotFoundError, Outcome, RequestId,
+    Command, GenerationKey, GenerationState, NotFoundError, Outcome, RequestId, Snapshot,
 };
 use crate::loader::LibraryLoader;
 use crate::owner::OwnerKey;
@@ -15,6 +16,7 @@ use crate::owner::OwnerKey;
 use super::actor::Actor;
 use super::config::RuntimeConfig;
 use super::error::{PinRequestError, RequestError, StartError};
+use super::listener::Listener;
 use super::mailbox::HeldBack;
 use super::owner::Owner;
 use super::pin::ModulePin;
@@ -58,6 +60,7 @@ impl Runtime {
             config.core,
             loader,
             config.loader_threads,
+            config.listener_capacity,
             requests_rx,
             releases_rx,
             poisoned,
@@ -152,6 +155,7 @@ impl RuntimeHandle {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         self.shared.send(Request::RegisterOwner {
             name: name.clone(),
+            thread: thread_label(),
             mailbox: mailbox_tx,
             held_back: Arc::clone(&held_back),
             reply: reply_tx,
@@ -215,8 +219,46 @@ impl RuntimeHandle {
         self.shared.answer(&reply_rx)
     }
 
+    /// Subscribes to the runtime's events that `filter` matches, from now on; see
+    /// [`Listener`](super::Listener) and [`events`](crate::events). Each listener
+    /// queues up to [`RuntimeConfig::listener_capacity`](super::RuntimeConfig::listener_capacity)
+    /// records and loses the oldest when it falls behind; the runtime never waits for it.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError`] if the actor cannot be reached.
+    pub fn listen(&self, filter: EventFilter) -> Result<Listener, RequestError> {
+        super::listener::listen(self, filter)
+    }
+
+    /// Everything the runtime knows now: plugins with their versions, states, paths and
+    /// capabilities (with default configurations), generations with their holders,
+    /// owners, and the counters. A shorthand for [`call`](Self::call) with
+    /// [`Command::Snapshot`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`call`](Self::call).
+    pub fn snapshot(&self, timeout: Duration) -> Result<Snapshot, RequestError> {
+        match self.call(Command::Snapshot, timeout)? {
+            Outcome::Snapshot(snapshot) => Ok(snapshot),
+            // The core answers a snapshot command with a snapshot, even while shutting down.
+            other => unreachable!("a snapshot command completed with {other:?}"),
+        }
+    }
+
     /// Whether the actor panicked (the runtime is poisoned).
     pub fn is_poisoned(&self) -> bool {
         self.shared.poisoned.load(Ordering::SeqCst)
+    }
+}
+
+/// The calling thread's name, or its id if it has none: what a snapshot shows for an
+/// owner registered on it.
+pub(crate) fn thread_label() -> String {
+    let thread = std::thread::current();
+    match thread.name() {
+        Some(name) => name.to_owned(),
+        None => format!("{:?}", thread.id()),
     }
 }

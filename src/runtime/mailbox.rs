@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::generation::Notice;
+use crate::routing::DrainStall;
 
 use super::owner::{CommandCompleted, OwnerEvent};
 
@@ -108,6 +109,21 @@ impl Outbox {
         }
         self.missed += 1;
         true
+    }
+
+    /// Queues a drain-stall report if the notices' share has room and the owner does
+    /// not lag; otherwise drops it. Stall reports repeat (with backoff) while the drain
+    /// stays stalled, and the owner's drain notice or `Lagged` event already says what
+    /// to release, so a dropped one costs nothing but its timing.
+    pub(crate) fn stalled(&self, stall: DrainStall) {
+        if self.missed == 0 && self.has_room() {
+            let _ = self.sender.try_send(OwnerEvent::DrainStalled(stall));
+        }
+    }
+
+    /// Events queued or held back and not handed out yet.
+    pub(crate) fn backlog(&self) -> usize {
+        self.sender.len() + self.held_back.load(Ordering::SeqCst)
     }
 
     /// If the owner lags and its mailbox has room, queues one `Lagged` event with the

@@ -59,6 +59,7 @@ mod error;
 mod handle;
 mod instance;
 mod libraries;
+mod listener;
 mod loader_thread;
 mod mailbox;
 mod owner;
@@ -69,10 +70,11 @@ mod still_mapped;
 #[cfg(test)]
 mod tests;
 
-pub use config::{MAX_LOADER_THREADS, MAX_QUEUE_CAPACITY, RuntimeConfig};
-pub use error::{CreateError, PinRequestError, RequestError, StartError};
+pub use config::{MAX_LISTENER_CAPACITY, MAX_LOADER_THREADS, MAX_QUEUE_CAPACITY, RuntimeConfig};
+pub use error::{CreateError, PinRequestError, RequestError, StartError, SubscribeError};
 pub use handle::{Runtime, RuntimeHandle};
 pub use instance::Instance;
+pub use listener::{ListenError, Listener};
 pub use mailbox::{MAX_MAILBOX_CAPACITY, MIN_MAILBOX_CAPACITY};
 pub use owner::{CommandCompleted, Owner, OwnerEvent};
 pub use pin::ModulePin;

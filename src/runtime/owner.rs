@@ -12,13 +12,16 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::abi::Capability;
+use crate::events::EventFilter;
 use crate::generation::deadline::deadline_after;
 use crate::generation::{Command, Notice, Outcome, RequestId};
 use crate::owner::{OwnerKey, Subscription};
+use crate::routing::DrainStall;
 
-use super::error::{CreateError, PinRequestError, RequestError};
+use super::error::{CreateError, PinRequestError, RequestError, SubscribeError};
 use super::handle::RuntimeHandle;
 use super::instance::Instance;
+use super::listener::Listener;
 use super::mailbox::{HeldBack, completion_share};
 use super::pin::ModulePin;
 use super::protocol::{Release, Request, Reservation};
@@ -39,6 +42,11 @@ pub enum OwnerEvent {
     /// recreate from `notice.new` at the next safe point and drop what you hold of
     /// `notice.old`.
     Draining(Notice),
+    /// A generation this owner holds something of has drained past its deadline:
+    /// release what you hold of `stall.stalled.generation` (it names every holder, and
+    /// how much each holds). Repeated with backoff while the drain stays stalled;
+    /// dropped rather than queued when the mailbox has no room for notices.
+    DrainStalled(DrainStall),
     /// The mailbox had no room for some notices, so they were not queued; this replaces
     /// them. Treat each of `draining` as a [`Draining`](Self::Draining) notice: together
     /// they are everything this owner must know now. A generation named in an earlier
@@ -370,15 +378,28 @@ impl Owner {
     ///
     /// # Errors
     ///
-    /// [`RequestError`] if the actor cannot be reached.
-    pub fn subscribe(&self, subscription: Subscription) -> Result<(), RequestError> {
+    /// [`SubscribeError::Request`] if the actor cannot be reached,
+    /// [`SubscribeError::Refused`] if the core refused it (it does not know this owner).
+    pub fn subscribe(&self, subscription: Subscription) -> Result<(), SubscribeError> {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         self.binding.runtime.shared.send(Request::Subscribe {
             owner: self.binding.key,
             subscription,
             reply: reply_tx,
         })?;
-        self.binding.runtime.shared.answer(&reply_rx).map(|_| ())
+        self.binding.runtime.shared.answer(&reply_rx)??;
+        Ok(())
+    }
+
+    /// Subscribes to the runtime's events that `filter` matches, as
+    /// [`RuntimeHandle::listen`] does: the listener is independent of this owner's
+    /// mailbox, `Send`, and may be read on another thread.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError`] if the actor cannot be reached.
+    pub fn listen(&self, filter: EventFilter) -> Result<Listener, RequestError> {
+        self.binding.runtime.listen(filter)
     }
 
     /// Pins the plugin's active generation on behalf of this owner, for module-level

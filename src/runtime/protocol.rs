@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::events::EventFilter;
+use crate::routing::ListenerId;
 
 use crate::generation::{
     CloseToken, Command, GenerationKey, GenerationState, LoadKey, NotFoundError, Outcome, PinError,
@@ -12,9 +15,10 @@ use crate::generation::{
 };
 use crate::loader::{CloseReport, LoadError, LoadedLibrary};
 use crate::owner::{
-    InstanceKey, OwnerKey, ReserveError, Subscription, Ticket, TicketError, TicketKey,
+    InstanceKey, OwnerError, OwnerKey, ReserveError, Subscription, Ticket, TicketError, TicketKey,
 };
 
+use super::listener::Delivery;
 use super::mailbox::HeldBack;
 use super::owner::OwnerEvent;
 
@@ -31,6 +35,8 @@ pub(crate) enum Request {
     },
     RegisterOwner {
         name: String,
+        /// The registering thread's name, or its id if it has none.
+        thread: String,
         /// A bounded channel; see `mailbox.rs` for how it is shared.
         mailbox: Sender<OwnerEvent>,
         held_back: HeldBack,
@@ -39,7 +45,12 @@ pub(crate) enum Request {
     Subscribe {
         owner: OwnerKey,
         subscription: Subscription,
-        reply: Sender<bool>,
+        reply: Sender<Result<(), OwnerError>>,
+    },
+    /// Adds a listener; the reply carries its id and the receiving end of its queue.
+    Listen {
+        filter: EventFilter,
+        reply: Sender<(ListenerId, Receiver<Delivery>)>,
     },
     Reserve {
         owner: OwnerKey,
@@ -87,6 +98,9 @@ pub(crate) enum Release {
     },
     UnregisterOwner {
         owner: OwnerKey,
+    },
+    Unlisten {
+        listener: ListenerId,
     },
 }
 

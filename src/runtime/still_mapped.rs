@@ -83,7 +83,10 @@ mod tests {
                         expected_plugin_id: None,
                     },
                 );
-                let Some(Effect::Open { load, .. }) = core.poll_effect() else {
+                let Some(load) = std::iter::from_fn(|| core.poll_effect()).find_map(|e| match e {
+                    Effect::Open { load, .. } => Some(load),
+                    _ => None,
+                }) else {
                     panic!("a load opens");
                 };
                 let module = ModuleInfo {
