@@ -302,7 +302,7 @@ mod json {
             .split_once(':')
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
             .unwrap();
-        assert_eq!(core.parse::<u32>().is_ok(), true);
+        assert!(core.parse::<u32>().is_ok());
         assert!(rest.contains('v'));
         assert_eq!(serde_json::from_str::<GenerationKey>(&text).unwrap(), g);
         for bad in [
@@ -366,12 +366,15 @@ mod json {
         assert_eq!(serde_json::from_str::<Outcome>(&text).unwrap(), outcome);
     }
 
+    /// A topic, an event and its fields with their types.
+    type Documented = (String, String, Vec<(String, String)>);
+
     /// `docs/events.md` documents exactly the schema: every topic and event, every field
     /// with its type, in order.
     #[test]
     fn the_documentation_lists_the_schema() {
         let doc = include_str!("../../docs/events.md");
-        let mut documented: Vec<(String, String, Vec<(String, String)>)> = Vec::new();
+        let mut documented: Vec<Documented> = Vec::new();
         for line in doc.lines() {
             if let Some(heading) = line.strip_prefix("#### `") {
                 let (topic, rest) = heading.split_once("` / `").expect("### `topic` / `event`");
@@ -386,7 +389,7 @@ mod json {
                 last.2.push((name.into(), ty.into()));
             }
         }
-        let code: Vec<(String, String, Vec<(String, String)>)> = SCHEMA
+        let code: Vec<Documented> = SCHEMA
             .iter()
             .map(|s| {
                 let fields = s

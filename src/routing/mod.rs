@@ -48,8 +48,8 @@ use smallvec::SmallVec;
 
 use crate::events::{Event, EventFilter, EventRecord};
 use crate::generation::{
-    CloseToken, Command, CoreConfig, Counters, Effect, GenerationKey, LoadKey, Notice, Outcome,
-    RequestId, Snapshot, StalledGeneration,
+    CloseToken, Command, CoreConfig, Counters, Effect, GenerationKey, Lifecycle, LoadKey, Notice,
+    Outcome, RequestId, Snapshot, StalledGeneration,
 };
 use crate::owner::OwnerKey;
 
@@ -129,7 +129,7 @@ pub struct DrainStall {
 /// The sans-IO routing driver; see [the module](self).
 #[derive(Debug)]
 pub struct Router {
-    core: crate::generation::Lifecycle,
+    core: Lifecycle,
     origin: Instant,
     next_seq: u64,
     /// Requests whose caller waits for the outcome itself.
@@ -146,7 +146,7 @@ impl Router {
     /// A router around a new core; `origin` is time zero of every record's `t_micros`.
     pub fn new(config: CoreConfig, origin: Instant) -> Self {
         Self {
-            core: crate::generation::Lifecycle::new(config),
+            core: Lifecycle::new(config),
             origin,
             next_seq: 1,
             waiters: HashSet::new(),
@@ -159,13 +159,13 @@ impl Router {
     }
 
     /// The core, for queries.
-    pub fn core(&self) -> &crate::generation::Lifecycle {
+    pub fn core(&self) -> &Lifecycle {
         &self.core
     }
 
     /// The core, for the calls that are not commands (owners, tickets, instances, pins,
     /// load and close answers). Their effects come out of [`poll_action`](Self::poll_action).
-    pub fn core_mut(&mut self) -> &mut crate::generation::Lifecycle {
+    pub fn core_mut(&mut self) -> &mut Lifecycle {
         &mut self.core
     }
 
@@ -395,3 +395,6 @@ impl Router {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
