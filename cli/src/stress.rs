@@ -22,6 +22,7 @@
 mod control;
 mod histogram;
 mod owner;
+mod replay;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -31,7 +32,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use plugin_runtime::generation::{Command, GenerationKey, Outcome, Snapshot};
+use plugin_runtime::generation::{Command, Counters, GenerationKey, Outcome, Snapshot};
 use plugin_runtime::loader::{LoaderConfig, MappedCode};
 use plugin_runtime::{Runtime, RuntimeConfig, RuntimeHandle};
 use serde::Serialize;
@@ -39,6 +40,7 @@ use serde::Serialize;
 use control::{Control, ControlReport, DrainCounts, Install};
 use histogram::Histogram;
 use owner::OwnerReport;
+use replay::ReplayReport;
 
 /// The plugin the stress loads: the echo fixtures, builds 1 and 2.
 const ECHO_ID: &str = "fixture.echo";
@@ -182,6 +184,20 @@ struct Report {
     mapped_left: u64,
     reported_pinned_by_loader: u64,
 
+    /// Records the replay watcher read, lost, and the snapshots it compared with them.
+    events: u64,
+    events_dropped: u64,
+    replay_checks: u64,
+    replay_mismatches: u64,
+    replay_skipped: u64,
+    /// The runtime's own counters at the end.
+    counted_loads: u64,
+    counted_reloads: u64,
+    counted_failed_loads: u64,
+    counted_collected: u64,
+    counted_unmapped: u64,
+    counted_kept_mapped: u64,
+
     idle_block_p50_ns: u64,
     idle_block_p999_ns: u64,
     idle_block_max_ns: u64,
@@ -293,8 +309,10 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
         .map_err(|e| format!("cannot create {}: {e}", installed_dir.display()))?;
     let shadow_root = scratch.join("shadow");
     let config = RuntimeConfig::default()
-        .with_loader(LoaderConfig::default().with_shadow_root(&shadow_root));
+        .with_loader(LoaderConfig::default().with_shadow_root(&shadow_root))
+        .with_listener_capacity(replay::CAPACITY);
     let runtime = Runtime::start(config).map_err(|e| format!("the runtime did not start: {e}"))?;
+    let replay = replay::watch(&runtime)?;
     // `/proc/self/maps` names files by their real path.
     let shadow_root = shadow_root
         .canonicalize()
@@ -414,6 +432,40 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
     if runtime.is_poisoned() {
         failures.push("the runtime is poisoned: its actor panicked".to_owned());
     }
+    let counters: Counters = end.snapshot().map(|s| s.counters).unwrap_or_default();
+    let end_report = EndReport {
+        commands: end.commands,
+        outcomes: end.outcomes,
+        converge,
+        draining_at_end,
+        shutdown_stalled,
+        shadow_files_left,
+        mapped_left,
+        reported_pinned_by_loader: after.pinned_by_loader,
+    };
+    // The last handle goes: the runtime stops, and the watcher with it.
+    drop(end);
+    drop(runtime);
+    let replay = replay.join().unwrap_or_else(|_| {
+        failures.push("the replay thread panicked".to_owned());
+        ReplayReport::default()
+    });
+    if replay.mismatches > 0 {
+        failures.push(format!(
+            "{} of {} snapshots differed from what the events said; first {}",
+            replay.mismatches,
+            replay.checks,
+            replay.first_mismatch.as_deref().unwrap_or("")
+        ));
+    }
+    // Every load the control thread saw complete made a generation active (its first
+    // load and enables too, which it does not count as reloads).
+    if counters.loads < control.reloads + 1 {
+        failures.push(format!(
+            "the runtime counted {} loads, the control thread saw {} and its first",
+            counters.loads, control.reloads
+        ));
+    }
 
     let builds = shared.lock_builds().clone();
     let report = Report::new(
@@ -422,16 +474,9 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
         &control,
         &owner_reports,
         &builds,
-        EndReport {
-            commands: end.commands,
-            outcomes: end.outcomes,
-            converge,
-            draining_at_end,
-            shutdown_stalled,
-            shadow_files_left,
-            mapped_left,
-            reported_pinned_by_loader: after.pinned_by_loader,
-        },
+        end_report,
+        &replay,
+        counters,
         failures,
     );
     Ok(report)
@@ -570,6 +615,8 @@ impl Report {
         owners: &[OwnerReport],
         builds: &HashMap<GenerationKey, u32>,
         end: EndReport,
+        replay: &ReplayReport,
+        counters: Counters,
         mut failures: Vec<String>,
     ) -> Self {
         let mut idle_blocks = Histogram::new();
@@ -732,6 +779,17 @@ impl Report {
             shadow_files_left: end.shadow_files_left,
             mapped_left: end.mapped_left,
             reported_pinned_by_loader: end.reported_pinned_by_loader,
+            events: replay.events,
+            events_dropped: replay.dropped,
+            replay_checks: replay.checks,
+            replay_mismatches: replay.mismatches,
+            replay_skipped: replay.skipped,
+            counted_loads: counters.loads,
+            counted_reloads: counters.reloads,
+            counted_failed_loads: counters.failed_loads,
+            counted_collected: counters.collected,
+            counted_unmapped: counters.unmapped,
+            counted_kept_mapped: counters.kept_mapped,
             idle_block_p50_ns: idle_blocks.quantile(0.5),
             idle_block_p999_ns: idle_blocks.quantile(0.999),
             idle_block_max_ns: idle_blocks.max(),
@@ -839,6 +897,25 @@ impl Report {
             out,
             "create       storm p50 {} ns  p99.9 {} ns  max {} ns",
             self.storm_create_p50_ns, self.storm_create_p999_ns, self.storm_create_max_ns
+        )?;
+        writeln!(
+            out,
+            "events       {} read, {} dropped; {} snapshots replayed from events, {} differed, {} skipped",
+            self.events,
+            self.events_dropped,
+            self.replay_checks,
+            self.replay_mismatches,
+            self.replay_skipped
+        )?;
+        writeln!(
+            out,
+            "counters     {} loads, {} reloads, {} failed, {} collected, {} unmapped, {} kept mapped",
+            self.counted_loads,
+            self.counted_reloads,
+            self.counted_failed_loads,
+            self.counted_collected,
+            self.counted_unmapped,
+            self.counted_kept_mapped
         )
     }
 }

@@ -7,7 +7,7 @@
 //! the listener computes how many it lost without sharing a counter with the actor, and
 //! reports them in the next record it hands out ([`EventRecord::dropped`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
@@ -16,7 +16,7 @@ use crate::events::EventRecord;
 use crate::routing::ListenerId;
 
 use super::error::RequestError;
-use super::handle::RuntimeHandle;
+use super::handle::{RuntimeHandle, Shared};
 use super::protocol::Release;
 
 /// One record on its way to one listener, numbered per listener from 1.
@@ -92,7 +92,9 @@ pub enum ListenError {
 /// [filter](crate::events::EventFilter), in `seq` order. The runtime never waits for it:
 /// when the queue is full the oldest record is dropped, and the next record read says
 /// how many were lost before it in [`EventRecord::dropped`]. Dropping the listener
-/// unsubscribes it.
+/// unsubscribes it. A listener does not keep the runtime running: once the runtime has
+/// stopped, it hands out the records still queued (the last ones are the final
+/// shutdown's), then [`ListenError::Stopped`].
 ///
 /// `Send`, so a UI bridge or a router can read it on a thread of its own.
 ///
@@ -114,7 +116,10 @@ pub enum ListenError {
 pub struct Listener {
     id: ListenerId,
     receiver: Receiver<Delivery>,
-    runtime: RuntimeHandle,
+    /// Weak, so that a listener never keeps the runtime running: the runtime stops when
+    /// its last handle, owner, instance and pin are gone, and the listener then reads
+    /// the last records and [`ListenError::Stopped`].
+    runtime: Weak<Shared>,
     /// The number of the last record handed out.
     last_number: u64,
     /// Records lost in total.
@@ -125,7 +130,7 @@ impl Listener {
     pub(crate) fn new(
         id: ListenerId,
         receiver: Receiver<Delivery>,
-        runtime: RuntimeHandle,
+        runtime: Weak<Shared>,
     ) -> Self {
         Self {
             id,
@@ -182,9 +187,9 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.runtime
-            .shared
-            .release(Release::Unlisten { listener: self.id });
+        if let Some(shared) = self.runtime.upgrade() {
+            shared.release(Release::Unlisten { listener: self.id });
+        }
     }
 }
 
@@ -199,5 +204,5 @@ pub(crate) fn listen(
         reply: reply_tx,
     })?;
     let (id, receiver) = runtime.shared.answer(&reply_rx)?;
-    Ok(Listener::new(id, receiver, runtime.clone()))
+    Ok(Listener::new(id, receiver, Arc::downgrade(&runtime.shared)))
 }
