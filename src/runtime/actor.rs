@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, never, select};
 
 use std::path::PathBuf;
 
-use crate::events::{EventKind, EventRecord};
+use crate::events::{Event, EventKind, EventRecord};
 use crate::generation::{
     Command, CoreConfig, GenerationKey, LoadFailure, LoadKey, Outcome, RequestId, Snapshot,
 };
@@ -515,7 +515,21 @@ impl Actor {
                     });
                 }
             }
-            Action::Publish { record, listeners } => {
+            Action::Publish {
+                mut record,
+                listeners,
+            } => {
+                // A snapshot command's completion carries the snapshot its caller gets,
+                // with what only the runtime knows; the router cannot fill that in.
+                if let Event::CommandCompleted {
+                    outcome: Outcome::Snapshot(_),
+                    ..
+                } = &record.event
+                    && let Event::CommandCompleted { outcome, .. } =
+                        &mut Arc::make_mut(&mut record).event
+                {
+                    self.fill_snapshot(outcome);
+                }
                 log_record(&record);
                 let mut dropped = 0;
                 for id in listeners {

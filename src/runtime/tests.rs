@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
+use super::mailbox::HeldBack;
 use super::protocol::Request;
 use super::*;
-use crate::generation::{Command, Outcome};
+use crate::events::{Event, EventFilter};
+use crate::generation::{Command, NotFoundError, Outcome};
 use crate::loader::LoaderConfig;
+use crate::owner::{OwnerError, Subscription};
 
 /// The fixtures' `Probe` interface, declared again here because this test crate cannot
 /// depend on the fixtures' interface crate (which depends on this crate). The layout
@@ -85,6 +88,96 @@ fn a_panicking_actor_poisons_the_runtime_and_unloads_nothing() {
     drop(owner);
     std::thread::sleep(Duration::from_millis(50));
     assert!(crate::loader::code_mapped(&shadow).unwrap());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_listener_hears_the_poisoning_last() {
+    let root = std::env::temp_dir().join(format!(
+        "plugin-runtime-poison-listener-{}",
+        std::process::id()
+    ));
+    let runtime = Runtime::start(
+        RuntimeConfig::default().with_loader(LoaderConfig::default().with_shadow_root(&root)),
+    )
+    .unwrap();
+    let mut listener = runtime.listen(EventFilter::all()).unwrap();
+    let owner = runtime.register_owner("control").unwrap();
+    let outcome = runtime
+        .call(Command::Snapshot, Duration::from_secs(10))
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Snapshot(_)), "{outcome:?}");
+
+    runtime.shared.send(Request::Panic).unwrap();
+    let mut records = Vec::new();
+    loop {
+        match listener.recv_timeout(Duration::from_secs(10)) {
+            Ok(record) => records.push(record),
+            Err(ListenError::Stopped) => break,
+            Err(ListenError::Timeout) => panic!("the listener was never closed: {records:?}"),
+        }
+    }
+    let names: Vec<_> = records.iter().map(|r| r.event.name()).collect();
+    assert_eq!(
+        names,
+        ["command_submitted", "command_completed", "runtime_poisoned"]
+    );
+    assert_eq!(
+        records[2].event,
+        Event::RuntimePoisoned {
+            message: "the actor panics, as the test asked".into()
+        }
+    );
+    assert_eq!(records[2].seq, records[1].seq + 1);
+    assert!(runtime.is_poisoned());
+    // Nothing reaches the actor any more, and an owner is told why.
+    assert_eq!(
+        owner.subscribe(Subscription::All),
+        Err(SubscribeError::Request(RequestError::Poisoned))
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn subscribing_an_owner_the_core_no_longer_knows_is_refused() {
+    let root = std::env::temp_dir().join(format!(
+        "plugin-runtime-refused-subscription-{}",
+        std::process::id()
+    ));
+    let runtime = Runtime::start(
+        RuntimeConfig::default().with_loader(LoaderConfig::default().with_shadow_root(&root)),
+    )
+    .unwrap();
+    let gone = runtime.register_owner("gone").unwrap();
+    let key = gone.key();
+    drop(gone);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !runtime
+        .snapshot(Duration::from_secs(10))
+        .unwrap()
+        .owners
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "never unregistered");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The public API cannot make an owner the core does not know (an owner is
+    // unregistered only once it and its instances are dropped), so this builds one
+    // from the parts, with the key of the owner that left.
+    let (_mailbox, mailbox_rx) = crossbeam_channel::bounded(4);
+    let stale = Owner::new(
+        runtime.clone(),
+        key,
+        "gone".into(),
+        mailbox_rx,
+        HeldBack::default(),
+    );
+    assert_eq!(
+        stale.subscribe(Subscription::Plugin("fixture.echo".into())),
+        Err(SubscribeError::Refused(OwnerError::NotFound(
+            NotFoundError::Owner(key)
+        )))
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 
