@@ -127,11 +127,7 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(
-        id: ListenerId,
-        receiver: Receiver<Delivery>,
-        runtime: Weak<Shared>,
-    ) -> Self {
+    pub(crate) fn new(id: ListenerId, receiver: Receiver<Delivery>, runtime: Weak<Shared>) -> Self {
         Self {
             id,
             receiver,
