@@ -7,7 +7,7 @@
 //! the listener computes how many it lost without sharing a counter with the actor, and
 //! reports them in the next record it hands out ([`EventRecord::dropped`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
@@ -16,7 +16,7 @@ use crate::events::EventRecord;
 use crate::routing::ListenerId;
 
 use super::error::RequestError;
-use super::handle::RuntimeHandle;
+use super::handle::{RuntimeHandle, Shared};
 use super::protocol::Release;
 
 /// One record on its way to one listener, numbered per listener from 1.
@@ -94,6 +94,11 @@ pub enum ListenError {
 /// how many were lost before it in [`EventRecord::dropped`]. Dropping the listener
 /// unsubscribes it.
 ///
+/// A listener only watches: it does not keep the runtime running. Once the last handle,
+/// owner, instance and pin is gone, the runtime shuts down; the listener receives the
+/// final records (the shutdown, and the closes and cleanups that end it) and then
+/// [`ListenError::Stopped`].
+///
 /// `Send`, so a UI bridge or a router can read it on a thread of its own.
 ///
 /// # Examples
@@ -114,7 +119,9 @@ pub enum ListenError {
 pub struct Listener {
     id: ListenerId,
     receiver: Receiver<Delivery>,
-    runtime: RuntimeHandle,
+    /// Weak, so that a listener never keeps the actor running: it is only needed to
+    /// unsubscribe, which is moot once the runtime is going.
+    runtime: Weak<Shared>,
     /// The number of the last record handed out.
     last_number: u64,
     /// Records lost in total.
@@ -122,11 +129,7 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(
-        id: ListenerId,
-        receiver: Receiver<Delivery>,
-        runtime: RuntimeHandle,
-    ) -> Self {
+    pub(crate) fn new(id: ListenerId, receiver: Receiver<Delivery>, runtime: Weak<Shared>) -> Self {
         Self {
             id,
             receiver,
@@ -182,9 +185,11 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.runtime
-            .shared
-            .release(Release::Unlisten { listener: self.id });
+        // Without a handle left the actor is finishing and will drop every listener's
+        // queue itself.
+        if let Some(shared) = self.runtime.upgrade() {
+            shared.release(Release::Unlisten { listener: self.id });
+        }
     }
 }
 
@@ -199,5 +204,5 @@ pub(crate) fn listen(
         reply: reply_tx,
     })?;
     let (id, receiver) = runtime.shared.answer(&reply_rx)?;
-    Ok(Listener::new(id, receiver, runtime.clone()))
+    Ok(Listener::new(id, receiver, Arc::downgrade(&runtime.shared)))
 }
