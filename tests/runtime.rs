@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use fixture_api::build::fixtures;
 use fixture_api::{ProbeCalls, ProbeInterface, ProbeNextInterface};
+use plugin_runtime::events::{Event, EventFilter, EventKind};
 use plugin_runtime::generation::{
     Command, CoreConfig, ForeignKeyError, GenerationKey, GenerationState, NotFoundError, Outcome,
     Snapshot,
 };
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::owner::{ReserveError, Subscription};
-use plugin_runtime::runtime::{CreateError, OwnerEvent, RequestError};
+use plugin_runtime::runtime::{CreateError, ListenError, OwnerEvent, RequestError};
 use plugin_runtime::{Owner, Runtime, RuntimeConfig, RuntimeHandle};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -715,4 +716,47 @@ fn notices_held_back_by_call_count_against_the_mailbox() {
     assert_eq!(owner.recv_timeout(Duration::from_millis(50)), None);
     drop(instance);
     setup.wait_removed(first);
+}
+
+#[test]
+fn a_listener_does_not_keep_the_runtime_running_and_ends_after_its_last_records() {
+    let root = std::env::temp_dir().join(format!(
+        "plugin-runtime-runtime-test-listener-stops-{}",
+        std::process::id()
+    ));
+    let runtime = Runtime::start(
+        RuntimeConfig::default().with_loader(LoaderConfig::default().with_shadow_root(&root)),
+    )
+    .unwrap();
+    let mut listener = runtime.listen(EventFilter::all()).unwrap();
+    let load = Command::Load {
+        path: fixtures().path("fixture-echo-v1"),
+        expected_plugin_id: None,
+    };
+    let Outcome::Loaded { generation, .. } = runtime.call(load, WAIT).unwrap() else {
+        panic!("the fixture did not load");
+    };
+    drop(runtime);
+    // The listener alone must not keep the actor running: it sees the shutdown and the
+    // generation's cleanup, then that the runtime stopped.
+    let mut seen = Vec::new();
+    loop {
+        match listener.recv_timeout(WAIT) {
+            Ok(record) => seen.push(record.event),
+            Err(ListenError::Stopped) => break,
+            Err(e) => panic!("{e} after {seen:?}"),
+        }
+    }
+    assert!(
+        seen.iter().any(|e| e.kind() == EventKind::ShutdownFinished),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&Event::CleanedUp {
+            plugin_id: "fixture.echo".into(),
+            generation
+        }),
+        "{seen:?}"
+    );
+    let _ = fs::remove_dir_all(&root);
 }

@@ -122,7 +122,7 @@ fn every_record_is_a_tracing_event_and_commands_run_in_spans() {
     let mut listener = runtime.listen(EventFilter::all()).unwrap();
     let wait = Duration::from_secs(30);
     let load = Command::Load {
-        path: fixtures().path("echo-v1"),
+        path: fixtures().path("fixture-echo-v1"),
         expected_plugin_id: None,
     };
     let Outcome::Loaded { plugin_id, .. } = runtime.call(load, wait).unwrap() else {

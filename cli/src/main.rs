@@ -1,5 +1,6 @@
 //! `plugin-runtime`: the command-line face of the runtime.
 
+mod events;
 mod inspect;
 mod logging;
 mod stress;
@@ -44,6 +45,9 @@ enum Command {
     /// every outcome and the drain invariant, then that everything converges and is
     /// unloaded. Exit 1 if anything was lost.
     Stress(stress::Args),
+    /// Describe the runtime's events: `--schema` prints every event kind with its
+    /// topic, meaning and fields as JSON.
+    Events(events::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,5 +56,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Stress(args) => stress::run(&args),
+        Command::Events(args) => events::run(&args),
     }
 }

@@ -92,9 +92,12 @@ pub enum ListenError {
 /// [filter](crate::events::EventFilter), in `seq` order. The runtime never waits for it:
 /// when the queue is full the oldest record is dropped, and the next record read says
 /// how many were lost before it in [`EventRecord::dropped`]. Dropping the listener
-/// unsubscribes it. A listener does not keep the runtime running: once the runtime has
-/// stopped, it hands out the records still queued (the last ones are the final
-/// shutdown's), then [`ListenError::Stopped`].
+/// unsubscribes it.
+///
+/// A listener only watches: it does not keep the runtime running. Once the last handle,
+/// owner, instance and pin is gone, the runtime shuts down; the listener receives the
+/// final records (the shutdown, and the closes and cleanups that end it) and then
+/// [`ListenError::Stopped`].
 ///
 /// `Send`, so a UI bridge or a router can read it on a thread of its own.
 ///
@@ -116,9 +119,8 @@ pub enum ListenError {
 pub struct Listener {
     id: ListenerId,
     receiver: Receiver<Delivery>,
-    /// Weak, so that a listener never keeps the runtime running: the runtime stops when
-    /// its last handle, owner, instance and pin are gone, and the listener then reads
-    /// the last records and [`ListenError::Stopped`].
+    /// Weak, so that a listener never keeps the actor running: it is only needed to
+    /// unsubscribe, which is moot once the runtime is going.
     runtime: Weak<Shared>,
     /// The number of the last record handed out.
     last_number: u64,
@@ -183,6 +185,8 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
+        // Without a handle left the actor is finishing and will drop every listener's
+        // queue itself.
         if let Some(shared) = self.runtime.upgrade() {
             shared.release(Release::Unlisten { listener: self.id });
         }

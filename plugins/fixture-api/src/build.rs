@@ -1,4 +1,5 @@
-//! Builds the fixture plugins once per process, into a target directory of their own.
+//! Builds the fixture plugins once per process, into a target directory of their own,
+//! and examples of the library for the tests that run them.
 //!
 //! `cargo test --workspace` does not build `cdylib`-only crates, so every test binary
 //! that loads a fixture calls [`fixtures`] first; cargo makes the second and later calls
@@ -78,7 +79,36 @@ pub fn fixtures() -> &'static Fixtures {
     BUILT.get_or_init(|| build(!cfg!(debug_assertions)))
 }
 
+/// Builds example `name` of the library package (`cargo build -p plugin-runtime
+/// --example NAME`) the way the fixtures are built: the same cargo, target directory,
+/// profile and target triple. Returns the executable. Each call runs cargo; the second
+/// build of an example is a cheap no-op.
+///
+/// # Panics
+///
+/// If cargo cannot be run or the build fails.
+pub fn example(name: &str) -> PathBuf {
+    let (mut command, dir) = cargo_build(!cfg!(debug_assertions));
+    command.args(["-p", "plugin-runtime", "--example", name]);
+    run(command, &format!("example {name}"));
+    dir.join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
 fn build(release: bool) -> Fixtures {
+    let (mut command, dir) = cargo_build(release);
+    for package in FIXTURES {
+        command.args(["-p", package]);
+    }
+    run(command, "the fixture plugins");
+    Fixtures {
+        dir: dir.canonicalize().unwrap_or(dir),
+    }
+}
+
+/// A `cargo build` in the fixtures' own target directory, and the directory its
+/// artifacts land in.
+fn cargo_build(release: bool) -> (Command, PathBuf) {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let triple = std::env::var("PLUGIN_RUNTIME_FIXTURE_TARGET").ok();
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -102,22 +132,18 @@ fn build(release: bool) -> Fixtures {
     if let Some(triple) = &triple {
         command.args(["--target", triple]);
     }
-    for package in FIXTURES {
-        command.args(["-p", package]);
-    }
-    let status = command
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build the fixtures: {e}"));
-    assert!(
-        status.success(),
-        "building the fixture plugins failed: {status}"
-    );
     let dir = match &triple {
         Some(triple) => target.join(triple),
         None => target,
     }
     .join(if release { "release" } else { "debug" });
-    Fixtures {
-        dir: dir.canonicalize().unwrap_or(dir),
-    }
+    (command, dir)
+}
+
+/// Runs a build of `what`.
+fn run(mut command: Command, what: &str) {
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {what}: {e}"));
+    assert!(status.success(), "building {what} failed: {status}");
 }
