@@ -192,17 +192,10 @@ impl Actor {
                 // disconnection only after its last message), so nothing can hold a
                 // generation any more: drain everything and close it.
                 finishing = true;
-                let now = Instant::now();
-                self.router.submit(
-                    now,
-                    ACTOR_REQUEST,
-                    None,
-                    Command::Shutdown {
-                        timeout: Duration::ZERO,
-                    },
-                    false,
-                );
-                self.perform_effects();
+                let shutdown = Command::Shutdown {
+                    timeout: Duration::ZERO,
+                };
+                self.submit(ACTOR_REQUEST, None, shutdown, None);
             }
             if finishing && self.jobs_in_flight == 0 {
                 break;
@@ -218,23 +211,7 @@ impl Actor {
                 owner,
                 command,
                 waiter,
-            } => {
-                let span = tracing::info_span!(
-                    target: "plugin_runtime::command",
-                    "command",
-                    request_id = request_id.0,
-                    owner = owner.map(tracing::field::display),
-                    command = ?command,
-                );
-                let _entered = span.enter();
-                let waits = waiter.is_some();
-                if let Some(waiter) = waiter {
-                    self.waiters.insert(request_id, waiter);
-                }
-                self.spans.insert(request_id, span.clone());
-                self.router.submit(now, request_id, owner, command, waits);
-                self.perform_effects();
-            }
+            } => self.submit(request_id, owner, command, waiter),
             Request::RegisterOwner {
                 name,
                 thread,
@@ -333,6 +310,33 @@ impl Actor {
         }
     }
 
+    /// Submits a command inside its own span, which the actor enters again whenever the
+    /// command makes progress, and performs what it asks for at once.
+    fn submit(
+        &mut self,
+        request_id: RequestId,
+        owner: Option<OwnerKey>,
+        command: Command,
+        waiter: Option<Sender<Outcome>>,
+    ) {
+        let span = tracing::info_span!(
+            target: "plugin_runtime::command",
+            "command",
+            request_id = request_id.0,
+            owner = owner.map(tracing::field::display),
+            command = ?command,
+        );
+        let _entered = span.enter();
+        let waits = waiter.is_some();
+        if let Some(waiter) = waiter {
+            self.waiters.insert(request_id, waiter);
+        }
+        self.spans.insert(request_id, span.clone());
+        self.router
+            .submit(Instant::now(), request_id, owner, command, waits);
+        self.perform_effects();
+    }
+
     fn on_release(&mut self, release: Release) {
         let now = Instant::now();
         let core = self.router.core_mut();
@@ -400,6 +404,9 @@ impl Actor {
                     Ok(None) => {}
                     Err(e) => tracing::error!(error = %e, "the core did not expect this load"),
                 }
+                // Inside the command's span, so the load's records and logs nest under
+                // the command that asked for it.
+                self.perform_effects();
             }
             LoaderDone::Closed {
                 token,
@@ -519,6 +526,11 @@ impl Actor {
                 mut record,
                 listeners,
             } => {
+                // Every command completes once; its span goes with it, wherever the
+                // outcome goes (a command without waiter or owner completes nowhere).
+                if let Event::CommandCompleted { request_id, .. } = &record.event {
+                    self.spans.remove(request_id);
+                }
                 // A snapshot command's completion carries the snapshot its caller gets,
                 // with what only the runtime knows; the router cannot fill that in.
                 if let Event::CommandCompleted {
