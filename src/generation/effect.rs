@@ -218,6 +218,7 @@ pub enum Effect {
 
 /// What an owner is told when a generation starts draining.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Notice {
     /// The plugin.
     pub plugin_id: String,

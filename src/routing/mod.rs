@@ -117,10 +117,15 @@ pub enum Action {
 
 /// A drain stall as its holders' owners hear it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DrainStall {
     /// The stalled generation, its plugin and every holder.
     pub stalled: StalledGeneration,
     /// How long it has been draining.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "draining_micros", with = "crate::events::serde_util::micros")
+    )]
     pub draining_for: Duration,
     /// Which report this is, counting from 1.
     pub report: u32,

@@ -33,7 +33,12 @@ use super::protocol::{Release, Request, Reservation};
 /// share; notices that find no room are coalesced into one [`Lagged`](Self::Lagged).
 ///
 /// [`RuntimeConfig::mailbox_capacity`]: super::RuntimeConfig::mailbox_capacity
+///
+/// With the `serde` feature it crosses as JSON like the [event schema](crate::events):
+/// `{"event": "command_completed", "request_id": 3, "owner": "1:1v1", "outcome": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "event", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum OwnerEvent {
     /// A command this owner submitted finished.
@@ -63,6 +68,7 @@ pub enum OwnerEvent {
 
 /// The one outcome of one submitted command, delivered to the owner that submitted it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CommandCompleted {
     /// The id [`Owner::submit`] returned.
     pub request_id: RequestId,

@@ -280,3 +280,48 @@ fn an_absurd_mailbox_capacity_is_a_typed_start_error() {
         );
     }
 }
+
+/// An owner's mailbox events cross as JSON in the schema's conventions.
+#[cfg(feature = "serde")]
+#[test]
+fn owner_events_round_trip_through_json() {
+    use crate::generation::{DrainReason, Notice, Outcome, RequestId, StalledGeneration};
+    use crate::routing::DrainStall;
+
+    let runtime = Runtime::start(RuntimeConfig::default()).unwrap();
+    let owner = runtime.register_owner("audio").unwrap();
+    let snapshot = runtime.snapshot(Duration::from_secs(30)).unwrap();
+    let key = owner.key();
+    let notice_key = "1:1v1".parse().unwrap();
+    let events = [
+        OwnerEvent::CommandCompleted(super::CommandCompleted {
+            request_id: RequestId(7),
+            owner: key,
+            outcome: Outcome::Snapshot(snapshot),
+        }),
+        OwnerEvent::Draining(Notice {
+            plugin_id: "p".into(),
+            old: notice_key,
+            new: None,
+            reason: DrainReason::Disabled,
+        }),
+        OwnerEvent::DrainStalled(DrainStall {
+            stalled: StalledGeneration {
+                generation: notice_key,
+                plugin_id: "p".into(),
+                holders: Vec::new(),
+            },
+            draining_for: Duration::from_micros(12),
+            report: 1,
+        }),
+        OwnerEvent::Lagged {
+            missed: 3,
+            draining: Vec::new(),
+        },
+    ];
+    for event in events {
+        let json = serde_json::to_string(&event).unwrap();
+        let back: OwnerEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, event, "{json}");
+    }
+}
