@@ -207,7 +207,7 @@ pub(crate) fn parse_key(
     let core: u32 = core.parse().map_err(|_| error())?;
     let index: u32 = index.parse().map_err(|_| error())?;
     let version: u32 = version.parse().map_err(|_| error())?;
-    if version % 2 == 0 {
+    if version.is_multiple_of(2) {
         return Err(error());
     }
     let ffi = (u64::from(version) << 32) | u64::from(index);
