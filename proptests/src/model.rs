@@ -3,7 +3,8 @@
 //!
 //! The model never reads the core; it predicts, for every input, the outcome of the
 //! synchronous calls and the effects of the step (opens, closes, notices, completions,
-//! stalled-drain reports), and the harness compares.
+//! and every event record with its fields, in the order the documented guarantees
+//! fix), and the harness compares.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -19,6 +20,10 @@ use crate::op::{INSTALLED_PATHS, PLUGINS};
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest wait between two stalled-drain reports.
 pub const MAX_STALL_INTERVAL: Duration = Duration::from_secs(8);
+/// Why a close that keeps a library loaded does so, in the simulated loader's script.
+pub const KEPT_LOADED_REASON: &str = "deinit failed";
+/// The message of a scripted load failure.
+pub const SCRIPTED_FAILURE: &str = "scripted failure";
 
 /// The installed path with this index.
 pub fn path(index: usize) -> PathBuf {
@@ -72,13 +77,38 @@ pub fn capability(index: u8) -> (&'static str, &'static str, u32) {
     }
 }
 
+/// Why a generation drains, in the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MReason {
+    /// A newer generation of its plugin became active.
+    Replaced,
+    /// Its plugin was unloaded.
+    Unloaded,
+    /// Its plugin was disabled.
+    Disabled,
+    /// Shutdown.
+    Shutdown,
+    /// Its load was overtaken by an unload, disable or shutdown.
+    Cancelled,
+    /// Its library is another plugin than the load asked for.
+    Rejected,
+    /// A later load of its plugin finished first.
+    Superseded,
+}
+
 /// A generation's state in the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MState {
     /// Serving.
     Active,
-    /// Draining, next stalled report at `deadline`, `stalls` reports made.
+    /// Draining since `since`, next stalled report at `deadline`, `stalls` reports made.
     Draining {
+        /// When it started draining.
+        since: Instant,
+        /// Why.
+        reason: MReason,
+        /// The generation that replaced it.
+        successor: Option<usize>,
         /// The next stalled-drain report.
         deadline: Instant,
         /// Reports made.
@@ -88,8 +118,10 @@ pub enum MState {
     Closing,
     /// Closed and unmapped.
     Closed,
-    /// Closed, still mapped or kept loaded.
-    Pinned,
+    /// Closed, the OS loader still maps it.
+    StillMapped,
+    /// Closed, deliberately kept loaded.
+    KeptLoaded,
     /// Record removed by cleanup.
     Removed,
 }
@@ -222,6 +254,203 @@ pub enum MOutcome {
 /// Who holds a generation: owner index (or `None`) to (instances, tickets, pins).
 pub type MHolders = BTreeMap<Option<usize>, (u32, u32, u32)>;
 
+/// One event record in model terms: generations and paths by index, holders by owner
+/// index. Plugin ids of generation events are checked against the generation's plugin
+/// when the harness translates a record, so they are left out here.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MEvent {
+    /// `command_submitted`.
+    CommandSubmitted {
+        /// The request.
+        request: RequestId,
+    },
+    /// `command_completed` (its outcome is compared through [`StepExpect::completes`]).
+    CommandCompleted {
+        /// The request.
+        request: RequestId,
+    },
+    /// `load_requested`.
+    LoadRequested {
+        /// The request.
+        request: RequestId,
+        /// The expected plugin id.
+        plugin: Option<String>,
+        /// The path index.
+        path: usize,
+    },
+    /// `plugin_loaded`.
+    Loaded {
+        /// The plugin.
+        plugin: String,
+        /// The new generation.
+        generation: usize,
+        /// Its module's version.
+        version: String,
+        /// The path index.
+        path: usize,
+    },
+    /// `plugin_reloaded`.
+    Reloaded {
+        /// The plugin.
+        plugin: String,
+        /// The replaced generation.
+        old: usize,
+        /// The new generation.
+        new: usize,
+        /// The new module's version.
+        version: String,
+        /// The path index.
+        path: usize,
+    },
+    /// `load_failed`.
+    LoadFailed {
+        /// The request.
+        request: RequestId,
+        /// The expected plugin id.
+        plugin: Option<String>,
+        /// The path index.
+        path: usize,
+        /// The failed step.
+        step: String,
+        /// The loader's message.
+        message: String,
+    },
+    /// `plugin_enabled`.
+    Enabled {
+        /// The plugin.
+        plugin: String,
+    },
+    /// `plugin_disabled`.
+    Disabled {
+        /// The plugin.
+        plugin: String,
+    },
+    /// `plugin_unloaded`.
+    Unloaded {
+        /// The plugin.
+        plugin: String,
+    },
+    /// `generation_draining`.
+    Draining {
+        /// The generation.
+        generation: usize,
+        /// Why.
+        reason: MReason,
+        /// What replaced it.
+        successor: Option<usize>,
+    },
+    /// `drain_stalled`.
+    DrainStalled {
+        /// The generation.
+        generation: usize,
+        /// Why it drains.
+        reason: MReason,
+        /// Which report.
+        report: u32,
+        /// How long it has drained.
+        draining_for: Duration,
+        /// Who holds it.
+        holders: MHolders,
+    },
+    /// `generation_collected`.
+    Collected {
+        /// The generation.
+        generation: usize,
+    },
+    /// `generation_closed`.
+    Closed {
+        /// The generation.
+        generation: usize,
+    },
+    /// `generation_unmapped`.
+    Unmapped {
+        /// The generation.
+        generation: usize,
+    },
+    /// `generation_still_mapped`.
+    StillMapped {
+        /// The generation.
+        generation: usize,
+    },
+    /// `generation_kept_loaded`.
+    KeptLoaded {
+        /// The generation.
+        generation: usize,
+        /// Why.
+        reason: String,
+    },
+    /// `generation_cleaned_up`.
+    CleanedUp {
+        /// The generation.
+        generation: usize,
+    },
+    /// `shutdown_started`.
+    ShutdownStarted {
+        /// The command's timeout.
+        timeout: Duration,
+    },
+    /// `shutdown_finished`.
+    ShutdownFinished {
+        /// The generations still held, with their holders.
+        stalled: BTreeMap<usize, MHolders>,
+    },
+}
+
+impl MEvent {
+    /// The generations the event names.
+    pub fn generations(&self) -> Vec<usize> {
+        match self {
+            MEvent::Loaded { generation, .. }
+            | MEvent::Draining { generation, .. }
+            | MEvent::DrainStalled { generation, .. }
+            | MEvent::Collected { generation }
+            | MEvent::Closed { generation }
+            | MEvent::Unmapped { generation }
+            | MEvent::StillMapped { generation }
+            | MEvent::KeptLoaded { generation, .. }
+            | MEvent::CleanedUp { generation } => vec![*generation],
+            MEvent::Reloaded { old, new, .. } => vec![*old, *new],
+            MEvent::ShutdownFinished { stalled } => stalled.keys().copied().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the event's place among the step's other such events is fixed by what
+    /// caused it. Only the events the core makes for several generations in one input,
+    /// in the order of its arena or of their keys, are not: stalled-drain reports, the
+    /// drains of a shutdown, and the collects of an owner's release.
+    pub fn ordered(&self) -> bool {
+        !matches!(
+            self,
+            MEvent::DrainStalled { .. }
+                | MEvent::Collected { .. }
+                | MEvent::Draining {
+                    reason: MReason::Shutdown,
+                    ..
+                }
+        )
+    }
+}
+
+/// What the runtime counted, as the model predicts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MCounters {
+    /// Generations that became active.
+    pub loads: u64,
+    /// Of those, the ones that replaced an active generation.
+    pub reloads: u64,
+    /// Loads that failed.
+    pub failed_loads: u64,
+    /// Generations collected.
+    pub collected: u64,
+    /// Generations whose code left the process.
+    pub unmapped: u64,
+    /// Closes that left code mapped.
+    pub kept_mapped: u64,
+    /// Drains that stalled, once each.
+    pub stalled_drains: u64,
+}
+
 /// The effects a step must produce.
 #[derive(Debug, Clone, Default)]
 pub struct StepExpect {
@@ -233,10 +462,8 @@ pub struct StepExpect {
     pub notices: Vec<(usize, BTreeSet<usize>)>,
     /// Completions.
     pub completes: Vec<(RequestId, Option<OwnerKey>, MOutcome)>,
-    /// Stalled-drain reports: generation, report number, holders.
-    pub stalls: Vec<(usize, u32, MHolders)>,
-    /// Generations whose close result (closed or pinned by the loader) is reported.
-    pub closed: Vec<usize>,
+    /// Every event record, in the order the model makes them.
+    pub events: Vec<MEvent>,
 }
 
 /// Shutdown progress.
@@ -289,6 +516,8 @@ pub struct Model {
     /// Per plugin, the order of the newest load that made it active: loads finish as if
     /// in submission order, so an older one finishing later never serves.
     pub newest_active: BTreeMap<String, u64>,
+    /// What the runtime counted so far.
+    pub counters: MCounters,
 }
 
 impl Model {
@@ -309,6 +538,7 @@ impl Model {
             expect: StepExpect::default(),
             next_order: 0,
             newest_active: BTreeMap::new(),
+            counters: MCounters::default(),
         }
     }
 
@@ -345,7 +575,16 @@ impl Model {
         self.shutdown == MShutdown::Running
     }
 
+    fn emit(&mut self, event: MEvent) {
+        self.expect.events.push(event);
+    }
+
+    fn submitted(&mut self, request: RequestId) {
+        self.emit(MEvent::CommandSubmitted { request });
+    }
+
     fn complete(&mut self, request: RequestId, submitter: Option<OwnerKey>, outcome: MOutcome) {
+        self.emit(MEvent::CommandCompleted { request });
         self.expect.completes.push((request, submitter, outcome));
     }
 
@@ -357,6 +596,7 @@ impl Model {
         path: usize,
         expected: Option<String>,
     ) {
+        self.submitted(request);
         if !self.running() {
             return self.complete(request, submitter, MOutcome::Failed("shutting down"));
         }
@@ -371,6 +611,11 @@ impl Model {
         expected: Option<String>,
         enable: bool,
     ) {
+        self.emit(MEvent::LoadRequested {
+            request,
+            plugin: expected.clone(),
+            path,
+        });
         self.loads.push(MLoad {
             key: None,
             request,
@@ -393,6 +638,7 @@ impl Model {
         plugin: &str,
         command: PluginCommand,
     ) {
+        self.submitted(request);
         if !self.running() {
             return self.complete(request, submitter, MOutcome::Failed("shutting down"));
         }
@@ -415,8 +661,11 @@ impl Model {
             PluginCommand::Unload => {
                 self.plugins.remove(plugin);
                 self.cancel_loads_of(plugin);
+                self.emit(MEvent::Unloaded {
+                    plugin: plugin.to_owned(),
+                });
                 if let Some(active) = record.active {
-                    self.drain(active, None);
+                    self.drain(active, MReason::Unloaded, None);
                 }
                 let outcome = MOutcome::Unloaded {
                     draining: record.active,
@@ -428,8 +677,13 @@ impl Model {
                 entry.enabled = false;
                 entry.active = None;
                 self.cancel_loads_of(plugin);
+                if record.enabled {
+                    self.emit(MEvent::Disabled {
+                        plugin: plugin.to_owned(),
+                    });
+                }
                 if let Some(active) = record.active {
-                    self.drain(active, None);
+                    self.drain(active, MReason::Disabled, None);
                 }
                 let outcome = MOutcome::Disabled {
                     draining: record.active,
@@ -461,19 +715,22 @@ impl Model {
 
     /// A command: snapshot.
     pub fn snapshot(&mut self, request: RequestId, submitter: Option<OwnerKey>) {
+        self.submitted(request);
         self.complete(request, submitter, MOutcome::Snapshot);
     }
 
-    /// A command: shut down by `deadline`.
-    pub fn shutdown(&mut self, request: RequestId, submitter: Option<OwnerKey>, deadline: Instant) {
+    /// A command: shut down, waiting `timeout` for holders.
+    pub fn shutdown(&mut self, request: RequestId, submitter: Option<OwnerKey>, timeout: Duration) {
+        self.submitted(request);
         if !self.running() {
             return self.complete(request, submitter, MOutcome::Failed("shutting down"));
         }
         self.shutdown = MShutdown::Draining {
             request,
             submitter,
-            deadline,
+            deadline: self.now + timeout,
         };
+        self.emit(MEvent::ShutdownStarted { timeout });
         for load in &mut self.loads {
             load.cancelled = true;
         }
@@ -484,7 +741,7 @@ impl Model {
             .collect();
         actives.sort_unstable();
         for active in actives {
-            self.drain(active, None);
+            self.drain(active, MReason::Shutdown, None);
         }
         self.check_shutdown();
     }
@@ -508,11 +765,20 @@ impl Model {
     }
 
     /// The actor answered pending load `index`, after the loader checked the expected
-    /// plugin id or (`checked` false) not. Returns the new generation, if one was made.
-    pub fn finish_load(&mut self, index: usize, checked: bool) -> Option<usize> {
+    /// plugin id or (`checked` false) not; a failed load is answered with the loader's
+    /// `message`. Returns the new generation, if one was made.
+    pub fn finish_load(&mut self, index: usize, checked: bool, message: &str) -> Option<usize> {
         let load = self.loads.remove(index);
         let path = match self.predict_open(&load, checked) {
-            Err(_) => {
+            Err(step) => {
+                self.counters.failed_loads += 1;
+                self.emit(MEvent::LoadFailed {
+                    request: load.request,
+                    plugin: load.expected.clone(),
+                    path: load.path,
+                    step: step.to_owned(),
+                    message: message.to_owned(),
+                });
                 self.complete(load.request, load.submitter, MOutcome::Failed("load"));
                 self.check_shutdown();
                 return None;
@@ -528,12 +794,12 @@ impl Model {
             key: None,
         });
         if load.expected.as_ref().is_some_and(|e| e != &plugin) {
-            self.drain(generation, None);
+            self.drain(generation, MReason::Rejected, None);
             self.complete(load.request, load.submitter, MOutcome::Failed("mismatch"));
             return Some(generation);
         }
         if load.cancelled || !self.running() {
-            self.drain(generation, None);
+            self.drain(generation, MReason::Cancelled, None);
             self.complete(load.request, load.submitter, MOutcome::Failed("cancelled"));
             return Some(generation);
         }
@@ -542,21 +808,45 @@ impl Model {
             .get(&plugin)
             .is_some_and(|newest| *newest > load.order)
         {
-            self.drain(generation, None);
+            self.drain(generation, MReason::Superseded, None);
             self.complete(load.request, load.submitter, MOutcome::Failed("superseded"));
             return Some(generation);
         }
         self.newest_active.insert(plugin.clone(), load.order);
-        let record = self.plugins.entry(plugin).or_insert(MPlugin {
+        let record = self.plugins.entry(plugin.clone()).or_insert(MPlugin {
             path,
             enabled: true,
             active: None,
         });
         record.path = path;
+        let was_disabled = !record.enabled;
         record.enabled = true;
         let replaced = record.active.replace(generation);
-        if let Some(old) = replaced {
-            self.drain(old, Some(generation));
+        if was_disabled {
+            self.emit(MEvent::Enabled {
+                plugin: plugin.clone(),
+            });
+        }
+        let version = module(path).version;
+        self.counters.loads += 1;
+        match replaced {
+            Some(old) => {
+                self.counters.reloads += 1;
+                self.emit(MEvent::Reloaded {
+                    plugin,
+                    old,
+                    new: generation,
+                    version,
+                    path,
+                });
+                self.drain(old, MReason::Replaced, Some(generation));
+            }
+            None => self.emit(MEvent::Loaded {
+                plugin,
+                generation,
+                version,
+                path,
+            }),
         }
         let outcome = if load.enable && replaced.is_none() {
             MOutcome::Enabled { generation }
@@ -570,12 +860,20 @@ impl Model {
         Some(generation)
     }
 
-    fn drain(&mut self, generation: usize, _successor: Option<usize>) {
+    fn drain(&mut self, generation: usize, reason: MReason, successor: Option<usize>) {
         let deadline = self.now + DRAIN_TIMEOUT;
         self.generations[generation].state = MState::Draining {
+            since: self.now,
+            reason,
+            successor,
             deadline,
             stalls: 0,
         };
+        self.emit(MEvent::Draining {
+            generation,
+            reason,
+            successor,
+        });
         let plugin = self.generations[generation].plugin.clone();
         let mut told: BTreeSet<usize> =
             self.holders(generation).keys().flatten().copied().collect();
@@ -597,6 +895,8 @@ impl Model {
         let draining = matches!(self.generations[generation].state, MState::Draining { .. });
         if draining && !self.is_held(generation) {
             self.generations[generation].state = MState::Closing;
+            self.counters.collected += 1;
+            self.emit(MEvent::Collected { generation });
             self.expect.closes.push(generation);
             self.check_shutdown();
         }
@@ -605,12 +905,44 @@ impl Model {
     /// The actor closed a generation's library.
     pub fn finish_close(&mut self, generation: usize) {
         let path = self.generations[generation].path;
-        self.generations[generation].state = match self.close_outcome[path] {
-            MClose::Unmapped => MState::Closed,
-            MClose::StillMapped | MClose::KeptLoaded => MState::Pinned,
+        self.emit(MEvent::Closed { generation });
+        let (state, event) = match self.close_outcome[path] {
+            MClose::Unmapped => {
+                self.counters.unmapped += 1;
+                (MState::Closed, MEvent::Unmapped { generation })
+            }
+            MClose::StillMapped => {
+                self.counters.kept_mapped += 1;
+                (MState::StillMapped, MEvent::StillMapped { generation })
+            }
+            MClose::KeptLoaded => {
+                self.counters.kept_mapped += 1;
+                let reason = KEPT_LOADED_REASON.to_owned();
+                (
+                    MState::KeptLoaded,
+                    MEvent::KeptLoaded { generation, reason },
+                )
+            }
         };
-        self.expect.closed.push(generation);
+        self.generations[generation].state = state;
+        self.emit(event);
         self.check_shutdown();
+    }
+
+    /// The actor removes the record of a closed, unmapped generation.
+    pub fn cleanup(&mut self, generation: usize) {
+        assert_eq!(self.generations[generation].state, MState::Closed);
+        self.generations[generation].state = MState::Removed;
+        self.emit(MEvent::CleanedUp { generation });
+    }
+
+    /// The actor found the code of a generation that stayed mapped at its close gone.
+    pub fn unmapped_later(&mut self, generation: usize) {
+        assert_eq!(self.generations[generation].state, MState::StillMapped);
+        self.generations[generation].state = MState::Removed;
+        self.counters.unmapped += 1;
+        self.emit(MEvent::Unmapped { generation });
+        self.emit(MEvent::CleanedUp { generation });
     }
 
     fn check_shutdown(&mut self) {
@@ -627,6 +959,9 @@ impl Model {
                 .any(|g| matches!(g.state, MState::Draining { .. } | MState::Closing));
         if !busy {
             self.shutdown = MShutdown::Done;
+            self.emit(MEvent::ShutdownFinished {
+                stalled: BTreeMap::new(),
+            });
             let outcome = MOutcome::ShutDown {
                 stalled: BTreeSet::new(),
             };
@@ -684,7 +1019,14 @@ impl Model {
     pub fn advance(&mut self, now: Instant) {
         self.now = now;
         for index in 0..self.generations.len() {
-            let MState::Draining { deadline, stalls } = self.generations[index].state else {
+            let MState::Draining {
+                since,
+                reason,
+                successor,
+                deadline,
+                stalls,
+            } = self.generations[index].state
+            else {
                 continue;
             };
             if deadline > now {
@@ -696,11 +1038,23 @@ impl Model {
                 wait = (wait * 2).min(MAX_STALL_INTERVAL);
             }
             self.generations[index].state = MState::Draining {
+                since,
+                reason,
+                successor,
                 deadline: now + wait,
                 stalls,
             };
+            if stalls == 1 {
+                self.counters.stalled_drains += 1;
+            }
             let holders = self.holders(index);
-            self.expect.stalls.push((index, stalls, holders));
+            self.emit(MEvent::DrainStalled {
+                generation: index,
+                reason,
+                report: stalls,
+                draining_for: now - since,
+                holders,
+            });
         }
         if let MShutdown::Draining {
             request,
@@ -709,11 +1063,16 @@ impl Model {
         } = self.shutdown
             && deadline <= now
         {
-            let stalled = (0..self.generations.len())
+            let stalled: BTreeMap<usize, MHolders> = (0..self.generations.len())
                 .filter(|&g| matches!(self.generations[g].state, MState::Draining { .. }))
+                .map(|g| (g, self.holders(g)))
                 .collect();
             self.shutdown = MShutdown::Done;
-            self.complete(request, submitter, MOutcome::ShutDown { stalled });
+            let outcome = MOutcome::ShutDown {
+                stalled: stalled.keys().copied().collect(),
+            };
+            self.emit(MEvent::ShutdownFinished { stalled });
+            self.complete(request, submitter, outcome);
         }
     }
 

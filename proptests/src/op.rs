@@ -22,6 +22,24 @@ pub enum Expect {
     Wrong,
 }
 
+/// Who sends a command and who hears its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// Sent by the newest live owner (if any), or by no owner.
+    pub owner: bool,
+    /// A caller waits for the outcome (`Action::Reply`); otherwise it goes to the
+    /// submitting owner's mailbox (`Action::Complete`), or nowhere without one.
+    pub waiter: bool,
+}
+
+impl Route {
+    /// Sent by no owner, awaited by its caller.
+    pub const CALLER: Route = Route {
+        owner: false,
+        waiter: true,
+    };
+}
+
 /// One input of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -31,16 +49,22 @@ pub enum Op {
         path: u8,
         /// Which id it expects.
         expect: Expect,
+        /// Its routing.
+        route: Route,
     },
     /// `Command::Reload`.
     Reload {
         /// The plugin index.
         plugin: u8,
+        /// Its routing.
+        route: Route,
     },
     /// `Command::Unload`.
     Unload {
         /// The plugin index.
         plugin: u8,
+        /// Its routing.
+        route: Route,
     },
     /// `Command::SetEnabled`.
     SetEnabled {
@@ -48,13 +72,26 @@ pub enum Op {
         plugin: u8,
         /// Enable or disable.
         enabled: bool,
+        /// Its routing.
+        route: Route,
     },
     /// `Command::Snapshot`.
-    Snapshot,
-    /// `Command::Shutdown` with a deadline this many seconds from now.
+    Snapshot {
+        /// Its routing.
+        route: Route,
+    },
+    /// `Command::Shutdown` with a timeout of this many seconds.
     Shutdown {
         /// Seconds until the deadline.
         after_secs: u8,
+        /// Its routing.
+        route: Route,
+    },
+    /// The caller waiting for one outstanding command leaves: its outcome goes to the
+    /// submitting owner instead, or nowhere.
+    LeaveWaiter {
+        /// Which awaited command, oldest first.
+        which: u8,
     },
     /// The actor answers one pending open with what the simulated loader did.
     FinishLoad {
@@ -150,7 +187,10 @@ pub enum Op {
     },
     /// Virtual time jumps exactly to the core's next timeout, as the actor's loop does.
     Wake,
-    /// The record of a generation is removed (closed ones only).
+    /// The actor removes the record of a generation whose code is gone: `cleanup` for
+    /// one closed unmapped, `unmapped_later` for one the OS loader kept mapped (as when a
+    /// later close finds its code gone). Any other generation refuses both (a kept-loaded
+    /// one stays for the life of the process).
     Cleanup {
         /// Which generation ever made.
         generation: u8,
@@ -167,6 +207,11 @@ pub enum Op {
     },
 }
 
+/// A command's routing.
+fn route() -> impl Strategy<Value = Route> {
+    (any::<bool>(), any::<bool>()).prop_map(|(owner, waiter)| Route { owner, waiter })
+}
+
 /// A plugin index: mostly the two installed plugins, sometimes the unknown one.
 fn plugin() -> impl Strategy<Value = u8> {
     prop_oneof![8 => 0..2u8, 1 => Just(2u8)]
@@ -180,12 +225,14 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => Just(Expect::Wrong),
     ];
     prop_oneof![
-        4 => (0..5u8, expect).prop_map(|(path, expect)| Op::Load { path, expect }),
-        3 => plugin().prop_map(|plugin| Op::Reload { plugin }),
-        1 => plugin().prop_map(|plugin| Op::Unload { plugin }),
-        2 => (plugin(), any::<bool>()).prop_map(|(plugin, enabled)| Op::SetEnabled { plugin, enabled }),
-        1 => Just(Op::Snapshot),
-        1 => (0..20u8).prop_map(|after_secs| Op::Shutdown { after_secs }),
+        4 => (0..5u8, expect, route()).prop_map(|(path, expect, route)| Op::Load { path, expect, route }),
+        3 => (plugin(), route()).prop_map(|(plugin, route)| Op::Reload { plugin, route }),
+        1 => (plugin(), route()).prop_map(|(plugin, route)| Op::Unload { plugin, route }),
+        2 => (plugin(), any::<bool>(), route())
+            .prop_map(|(plugin, enabled, route)| Op::SetEnabled { plugin, enabled, route }),
+        1 => route().prop_map(|route| Op::Snapshot { route }),
+        1 => (0..20u8, route()).prop_map(|(after_secs, route)| Op::Shutdown { after_secs, route }),
+        1 => any::<u8>().prop_map(|which| Op::LeaveWaiter { which }),
         8 => any::<u8>().prop_map(|which| Op::FinishLoad { which }),
         1 => any::<u8>().prop_map(|which| Op::FinishLoadUnchecked { which }),
         5 => any::<u8>().prop_map(|which| Op::FinishClose { which }),
@@ -224,10 +271,15 @@ pub fn prelude() -> Vec<Op> {
         Op::Load {
             path: 0,
             expect: Expect::Right,
+            route: Route::CALLER,
         },
         Op::Load {
             path: 1,
             expect: Expect::Right,
+            route: Route {
+                owner: true,
+                waiter: false,
+            },
         },
         Op::FinishLoad { which: 0 },
         Op::FinishLoad { which: 0 },

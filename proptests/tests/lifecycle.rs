@@ -1,7 +1,7 @@
 //! The model-based property suite of the generation core.
 //!
-//! `PLUGIN_RUNTIME_PROPTEST_CASES` sets the number of sequences (default 512, a few
-//! seconds in debug); `PLUGIN_RUNTIME_PROPTEST_LEN` the longest sequence (default 100).
+//! `PLUGIN_RUNTIME_PROPTEST_CASES` sets the number of sequences (default 512, about
+//! ten seconds in debug); `PLUGIN_RUNTIME_PROPTEST_LEN` the longest sequence (default 100).
 
 use plugin_runtime_proptests::harness::{Run, Stats};
 use plugin_runtime_proptests::op::{Op, ops};

@@ -162,6 +162,9 @@ pub struct Lifecycle {
     /// of it active; a load submitted before it is superseded when it finishes. Cleared
     /// whenever no load is pending, since every later load is newer than all of them.
     pub(crate) newest_active: HashMap<String, u64>,
+    /// The number the next owner or generation record gets (see
+    /// [`GenerationRecord::made`]).
+    pub(crate) next_record: u64,
 }
 
 /// A read-only view of one generation.
@@ -235,6 +238,7 @@ impl Lifecycle {
             shutdown: ShutdownState::Running,
             next_load: 0,
             newest_active: HashMap::new(),
+            next_record: 0,
         }
     }
 
@@ -246,6 +250,13 @@ impl Lifecycle {
     /// This core's id, carried by every key it hands out.
     pub fn id(&self) -> CoreId {
         self.id
+    }
+
+    /// A number for a new owner or generation record, larger than every earlier one.
+    pub(crate) fn next_record(&mut self) -> u64 {
+        let made = self.next_record;
+        self.next_record += 1;
+        made
     }
 
     /// The next effect to perform, oldest first.

@@ -61,7 +61,9 @@ impl Lifecycle {
         } else if refusal.is_none() {
             self.newest_active.insert(plugin_id.clone(), pending.order);
         }
+        let made = self.next_record();
         let generation = self.generations.insert(GenerationRecord {
+            made,
             plugin_id: plugin_id.clone(),
             loaded_at: now,
             path: pending.path.clone(),

@@ -109,9 +109,11 @@ impl Lifecycle {
             .map(|(id, plugin)| self.plugin_snapshot(id, plugin))
             .collect();
         plugins.sort_by(|a, b| a.plugin_id.cmp(&b.plugin_id));
-        let generations = self
-            .generations
-            .iter()
+        // Slots are reused: list records in the order they were made, as documented.
+        let mut generations: Vec<_> = self.generations.iter().collect();
+        generations.sort_by_key(|(_, record)| record.made);
+        let generations = generations
+            .into_iter()
             .map(|(key, record)| GenerationSnapshot {
                 generation: key,
                 plugin_id: record.plugin_id.clone(),
@@ -124,9 +126,10 @@ impl Lifecycle {
                 holders: self.holder_reports(&record.holders),
             })
             .collect();
-        let owners = self
-            .owners
-            .iter()
+        let mut owners: Vec<_> = self.owners.iter().collect();
+        owners.sort_by_key(|(_, record)| record.made);
+        let owners = owners
+            .into_iter()
             .map(|(owner, record)| {
                 let mut holds = HoldCounts::default();
                 for generation in self.generations.values() {

@@ -77,6 +77,9 @@ pub enum GenerationState {
 /// One generation: what was loaded, who holds it, and its state.
 #[derive(Debug)]
 pub(crate) struct GenerationRecord {
+    /// Its place among the core's records, in the order they were made (slots are
+    /// reused, so the arena's order is not that order).
+    pub(crate) made: u64,
     pub(crate) plugin_id: String,
     /// When its load finished.
     pub(crate) loaded_at: Instant,

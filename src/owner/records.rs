@@ -58,6 +58,9 @@ pub struct OwnerReleased {
 /// One registered owner.
 #[derive(Debug)]
 pub(crate) struct OwnerRecord {
+    /// Its place among the core's records, in the order they were made (slots are
+    /// reused, so the arena's order is not that order).
+    pub(crate) made: u64,
     pub(crate) name: String,
     pub(crate) subscriptions: Vec<Subscription>,
 }

@@ -12,7 +12,9 @@ use crate::generation::{Hold, Lifecycle, NotFoundError};
 impl Lifecycle {
     /// Registers an owner: a named role bound to one thread.
     pub fn register_owner(&mut self, name: impl Into<String>) -> OwnerKey {
+        let made = self.next_record();
         self.owners.insert(OwnerRecord {
+            made,
             name: name.into(),
             subscriptions: Vec::new(),
         })

@@ -14,17 +14,27 @@ use plugin_runtime::owner::{
 };
 
 use crate::model::{self, MClose, MHold, MOwner, MPin, MState, PluginCommand};
-use crate::op::{Expect, INSTALLED_PATHS, Op, PLUGINS};
+use crate::op::{Expect, INSTALLED_PATHS, Op, PLUGINS, Route};
 
 use super::check::{pin_error_name, reserve_error_name};
-use super::{Run, StaleKey};
+use super::{Outstanding, Run, StaleKey};
+
+/// The name of the owner with this index.
+pub(super) fn owner_name(index: usize) -> String {
+    format!("owner{index}")
+}
+
+/// The thread the owner with this index registers from.
+pub(super) fn thread_name(index: usize) -> String {
+    format!("thread{index}")
+}
 
 impl Run {
-    fn request(&mut self) -> (RequestId, Option<OwnerKey>) {
+    /// A new request routed as `route`: its id and submitter.
+    fn request(&mut self, route: Route) -> (RequestId, Option<OwnerKey>) {
         self.next_request += 1;
         let id = RequestId(self.next_request);
-        // Every other command is sent by the newest live owner, so routing is checked.
-        let submitter = if self.next_request.is_multiple_of(2) {
+        let submitter = if route.owner {
             self.model
                 .owners
                 .iter()
@@ -34,8 +44,25 @@ impl Run {
         } else {
             None
         };
-        self.outstanding.insert(id, submitter);
+        let outstanding = Outstanding {
+            owner: submitter,
+            waiter: route.waiter,
+        };
+        self.outstanding.insert(id, outstanding);
         (id, submitter)
+    }
+
+    /// Submits `command` through the router, as the runtime's handle does.
+    fn submit(
+        &mut self,
+        id: RequestId,
+        route: Route,
+        submitter: Option<OwnerKey>,
+        command: Command,
+    ) {
+        self.submitted.push_back((id, submitter, command.clone()));
+        self.router
+            .submit(self.now, id, submitter, command, route.waiter);
     }
 
     fn live_owner(&self, index: u8) -> Option<usize> {
@@ -48,42 +75,70 @@ impl Run {
     pub(super) fn apply(&mut self, op: &Op) {
         let now = self.now;
         match *op {
-            Op::Load { path, expect } => {
+            Op::Load {
+                path,
+                expect,
+                route,
+            } => {
                 let path = usize::from(path) % (INSTALLED_PATHS + 1);
                 let expected = match expect {
                     Expect::Nothing => None,
                     Expect::Right => Some(model::plugin_at(path).to_owned()),
                     Expect::Wrong => Some(model::plugin_at(path + 1).to_owned()),
                 };
-                let (id, submitter) = self.request();
+                let (id, submitter) = self.request(route);
                 self.model.load(id, submitter, path, expected.clone());
                 let command = Command::Load {
                     path: model::path(path),
                     expected_plugin_id: expected,
                 };
-                self.core.submit(now, id, submitter, command);
+                self.submit(id, route, submitter, command);
             }
-            Op::Reload { plugin } => self.plugin_command(plugin, PluginCommand::Reload),
-            Op::Unload { plugin } => self.plugin_command(plugin, PluginCommand::Unload),
-            Op::SetEnabled { plugin, enabled } => {
+            Op::Reload { plugin, route } => {
+                self.plugin_command(plugin, PluginCommand::Reload, route);
+            }
+            Op::Unload { plugin, route } => {
+                self.plugin_command(plugin, PluginCommand::Unload, route);
+            }
+            Op::SetEnabled {
+                plugin,
+                enabled,
+                route,
+            } => {
                 let command = if enabled {
                     PluginCommand::Enable
                 } else {
                     PluginCommand::Disable
                 };
-                self.plugin_command(plugin, command);
+                self.plugin_command(plugin, command, route);
             }
-            Op::Snapshot => {
-                let (id, submitter) = self.request();
+            Op::Snapshot { route } => {
+                let (id, submitter) = self.request(route);
                 self.model.snapshot(id, submitter);
-                self.core.submit(now, id, submitter, Command::Snapshot);
+                self.submit(id, route, submitter, Command::Snapshot);
             }
-            Op::Shutdown { after_secs } => {
-                let (id, submitter) = self.request();
-                let deadline = now + Duration::from_secs(u64::from(after_secs));
-                self.model.shutdown(id, submitter, deadline);
-                self.core
-                    .submit(now, id, submitter, Command::Shutdown { deadline });
+            Op::Shutdown { after_secs, route } => {
+                let (id, submitter) = self.request(route);
+                let timeout = Duration::from_secs(u64::from(after_secs));
+                self.model.shutdown(id, submitter, timeout);
+                self.submit(id, route, submitter, Command::Shutdown { timeout });
+            }
+            Op::LeaveWaiter { which } => {
+                let waiting: Vec<RequestId> = self
+                    .outstanding
+                    .iter()
+                    .filter(|(_, o)| o.waiter)
+                    .map(|(id, _)| *id)
+                    .collect();
+                if waiting.is_empty() {
+                    return;
+                }
+                let id = waiting[usize::from(which) % waiting.len()];
+                if let Some(outstanding) = self.outstanding.get_mut(&id) {
+                    outstanding.waiter = false;
+                }
+                self.stats.waiters_gone += 1;
+                self.router.waiter_gone(id);
             }
             Op::FinishLoad { which } => self.finish_load(which, true),
             Op::FinishLoadUnchecked { which } => self.finish_load(which, false),
@@ -91,7 +146,7 @@ impl Run {
             Op::SetFailure { path, fail } => {
                 let path = usize::from(path) % (INSTALLED_PATHS + 1);
                 self.model.failing[path] = fail;
-                let message = fail.then(|| "scripted failure".to_owned());
+                let message = fail.then(|| model::SCRIPTED_FAILURE.to_owned());
                 self.loader.set_failure(&model::path(path), message);
             }
             Op::SetCloseOutcome { path, outcome } => {
@@ -102,7 +157,7 @@ impl Run {
                     _ => (
                         MClose::KeptLoaded,
                         CloseOutcome::KeptLoaded {
-                            reason: "deinit failed".to_owned(),
+                            reason: model::KEPT_LOADED_REASON.to_owned(),
                         },
                     ),
                 };
@@ -112,9 +167,10 @@ impl Run {
                 self.loader.set_close_outcome(&model::path(path), real);
             }
             Op::RegisterOwner => {
+                let index = self.model.owners.len();
                 let key = self
-                    .core
-                    .register_owner(format!("owner{}", self.model.owners.len()));
+                    .router
+                    .register_owner(owner_name(index), thread_name(index));
                 self.model.owners.push(MOwner {
                     key,
                     alive: true,
@@ -136,7 +192,7 @@ impl Run {
                     None => Subscription::All,
                 };
                 let key = self.model.owners[owner].key;
-                self.core.subscribe(key, subscription).unwrap();
+                self.router.core_mut().subscribe(key, subscription).unwrap();
                 self.model.owners[owner].subscriptions.push(plugin);
             }
             Op::Reserve {
@@ -153,7 +209,10 @@ impl Run {
                 }
                 let index = usize::from(instance) % self.model.instances.len();
                 let record = self.model.instances.remove(index);
-                self.core.release_instance(now, record.key).unwrap();
+                self.router
+                    .core_mut()
+                    .release_instance(now, record.key)
+                    .unwrap();
                 self.stale.push(StaleKey::Instance(record.key));
                 self.model.collect_if_free(record.generation);
             }
@@ -164,14 +223,14 @@ impl Run {
                 }
                 let index = usize::from(pin) % self.model.pins.len();
                 let record = self.model.pins.remove(index);
-                self.core.unpin(now, record.key).unwrap();
+                self.router.core_mut().unpin(now, record.key).unwrap();
                 self.stale.push(StaleKey::Pin(record.key));
                 self.model.collect_if_free(record.generation);
             }
             Op::Advance { millis } => {
                 self.now += Duration::from_millis(u64::from(millis));
                 self.model.advance(self.now);
-                self.core.handle_timeout(self.now);
+                self.router.core_mut().handle_timeout(self.now);
             }
             Op::Wake => {
                 let Some(next) = self.model.next_timeout() else {
@@ -179,7 +238,7 @@ impl Run {
                 };
                 self.now = self.now.max(next);
                 self.model.advance(self.now);
-                self.core.handle_timeout(self.now);
+                self.router.core_mut().handle_timeout(self.now);
             }
             Op::Cleanup { generation } => self.cleanup(generation),
             Op::Stale { which } => self.use_stale(which),
@@ -187,9 +246,9 @@ impl Run {
         }
     }
 
-    fn plugin_command(&mut self, plugin: u8, command: PluginCommand) {
+    fn plugin_command(&mut self, plugin: u8, command: PluginCommand, route: Route) {
         let plugin_id = PLUGINS[usize::from(plugin) % PLUGINS.len()].to_owned();
-        let (id, submitter) = self.request();
+        let (id, submitter) = self.request(route);
         self.model
             .plugin_command(id, submitter, &plugin_id, command);
         let command = match command {
@@ -204,7 +263,7 @@ impl Run {
                 enabled: false,
             },
         };
-        self.core.submit(self.now, id, submitter, command);
+        self.submit(id, route, submitter, command);
     }
 
     fn finish_load(&mut self, which: u8, checked: bool) {
@@ -217,6 +276,7 @@ impl Run {
         let predicted = self.model.predict_open(&load, checked);
         let expected = load.expected.as_deref().filter(|_| checked);
         let result = self.loader.open(&model::path(load.path), expected);
+        let mut message = String::new();
         let answer = match result {
             Ok(library) => {
                 assert!(
@@ -238,11 +298,18 @@ impl Run {
                         _ => "descriptor",
                     })
                 );
+                if failure.step == "open" {
+                    assert!(failure.message.contains(model::SCRIPTED_FAILURE));
+                }
+                message.clone_from(&failure.message);
                 Err(failure)
             }
         };
-        self.model.finish_load(index, checked);
-        self.core.load_finished(self.now, key, answer).unwrap();
+        self.model.finish_load(index, checked, &message);
+        self.router
+            .core_mut()
+            .load_finished(self.now, key, answer)
+            .unwrap();
         self.stale.push(StaleKey::Load(key));
     }
 
@@ -262,7 +329,10 @@ impl Run {
             self.stats.pinned_by_loader += 1;
         }
         self.model.finish_close(generation);
-        self.core.closed(self.now, token, report.outcome).unwrap();
+        self.router
+            .core_mut()
+            .closed(self.now, token, report.outcome)
+            .unwrap();
     }
 
     pub(super) fn unregister(&mut self, owner: usize) {
@@ -296,7 +366,12 @@ impl Run {
         for generation in affected {
             self.model.collect_if_free(generation);
         }
-        let released = self.core.unregister_owner(self.now, key).unwrap();
+        let released = self
+            .router
+            .core_mut()
+            .unregister_owner(self.now, key)
+            .unwrap();
+        self.router.forget_owner(key);
         assert_eq!(
             (released.instances, released.tickets, released.pins),
             (mine.len(), mine_t.len(), mine_p.len())
@@ -316,7 +391,8 @@ impl Run {
         let predicted = self.model.reserve(owner, plugin_id, capability);
         let key = self.model.owners[owner].key;
         let result = self
-            .core
+            .router
+            .core_mut()
             .reserve_ticket(self.now, key, plugin_id, kind, type_id, version);
         match (predicted, result) {
             (Ok(generation), Ok(ticket)) => {
@@ -325,7 +401,8 @@ impl Run {
                     self.model.generations[generation].key
                 );
                 let info = self
-                    .core
+                    .router
+                    .core()
                     .capability(ticket.generation, ticket.capability)
                     .unwrap();
                 assert_eq!((info.kind.as_str(), info.type_id.as_str()), (kind, type_id));
@@ -349,8 +426,12 @@ impl Run {
         self.stale.push(StaleKey::Ticket(record.key));
         match end {
             TicketEnd::Created => {
-                let instance = self.core.ticket_created(self.now, record.key).unwrap();
-                let view = self.core.instance(instance).unwrap();
+                let instance = self
+                    .router
+                    .core_mut()
+                    .ticket_created(self.now, record.key)
+                    .unwrap();
+                let view = self.router.core().instance(instance).unwrap();
                 // I7 at the core's level: an instance belongs to the owner that reserved it.
                 assert_eq!(view.owner, self.model.owners[record.owner].key);
                 assert_eq!(
@@ -365,11 +446,17 @@ impl Run {
                 });
             }
             TicketEnd::Failed => {
-                self.core.ticket_failed(self.now, record.key).unwrap();
+                self.router
+                    .core_mut()
+                    .ticket_failed(self.now, record.key)
+                    .unwrap();
                 self.model.collect_if_free(record.generation);
             }
             TicketEnd::Dropped => {
-                self.core.ticket_dropped(self.now, record.key).unwrap();
+                self.router
+                    .core_mut()
+                    .ticket_dropped(self.now, record.key)
+                    .unwrap();
                 self.model.collect_if_free(record.generation);
             }
         }
@@ -386,7 +473,10 @@ impl Run {
         let plugin_id = PLUGINS[usize::from(plugin) % PLUGINS.len()];
         let predicted = self.model.acquirable(plugin_id);
         let key = owner.map(|o| self.model.owners[o].key);
-        match (predicted, self.core.pin(self.now, key, plugin_id)) {
+        match (
+            predicted,
+            self.router.core_mut().pin(self.now, key, plugin_id),
+        ) {
             (Ok(generation), Ok((pin, pinned))) => {
                 assert_eq!(Some(pinned), self.model.generations[generation].key);
                 self.model.pins.push(MPin {
@@ -408,18 +498,42 @@ impl Run {
         let Some(key) = self.model.generations[index].key else {
             return;
         };
-        let result = self.core.cleanup(key);
+        let core = self.router.core_mut();
         match self.model.generations[index].state {
-            MState::Closed | MState::Pinned => {
-                result.unwrap();
-                self.model.generations[index].state = MState::Removed;
+            MState::Closed => {
+                assert_eq!(
+                    core.unmapped_later(key),
+                    Err(CleanupError::NotClosed(key)),
+                    "an unmapped generation is not unmapped again"
+                );
+                core.cleanup(key).unwrap();
+                self.model.cleanup(index);
                 self.stale.push(StaleKey::Generation(key));
             }
-            MState::Removed => assert!(result.is_err()),
-            _ => assert_eq!(
-                result,
-                Err(plugin_runtime::generation::CleanupError::NotClosed(key))
-            ),
+            MState::StillMapped => {
+                core.unmapped_later(key).unwrap();
+                self.model.unmapped_later(index);
+                self.stale.push(StaleKey::Generation(key));
+            }
+            MState::Removed => {
+                assert_eq!(
+                    core.cleanup(key),
+                    Err(CleanupError::NotFound(NotFoundError::Generation(key)))
+                );
+                assert_eq!(
+                    core.unmapped_later(key),
+                    Err(CleanupError::NotFound(NotFoundError::Generation(key)))
+                );
+            }
+            MState::KeptLoaded => {
+                // Left loaded for the life of the process: never unmapped, and the actor
+                // never removes its record.
+                assert_eq!(core.unmapped_later(key), Err(CleanupError::NotClosed(key)));
+            }
+            MState::Active | MState::Draining { .. } | MState::Closing => {
+                assert_eq!(core.cleanup(key), Err(CleanupError::NotClosed(key)));
+                assert_eq!(core.unmapped_later(key), Err(CleanupError::NotClosed(key)));
+            }
         }
     }
 
@@ -432,7 +546,7 @@ impl Run {
         match self.stale[usize::from(which) % self.stale.len()] {
             StaleKey::Generation(key) => {
                 assert_eq!(
-                    self.core.generation(key).err(),
+                    self.router.core().generation(key).err(),
                     Some(NotFoundError::Generation(key))
                 );
             }
@@ -441,27 +555,35 @@ impl Run {
                     step: "open".into(),
                     message: "stale".into(),
                 };
-                assert!(self.core.load_finished(now, key, Err(failure)).is_err());
+                assert!(
+                    self.router
+                        .core_mut()
+                        .load_finished(now, key, Err(failure))
+                        .is_err()
+                );
             }
             StaleKey::Owner(key) => {
-                assert!(self.core.unregister_owner(now, key).is_err());
-                assert_eq!(self.core.owner_name(key), Err(NotFoundError::Owner(key)));
+                assert!(self.router.core_mut().unregister_owner(now, key).is_err());
+                assert_eq!(
+                    self.router.core().owner_name(key),
+                    Err(NotFoundError::Owner(key))
+                );
             }
             StaleKey::Ticket(key) => {
                 assert_eq!(
-                    self.core.ticket_created(now, key),
+                    self.router.core_mut().ticket_created(now, key),
                     Err(TicketError::NotFound(NotFoundError::Ticket(key)))
                 );
-                assert!(self.core.ticket_dropped(now, key).is_err());
+                assert!(self.router.core_mut().ticket_dropped(now, key).is_err());
             }
             StaleKey::Instance(key) => {
                 assert_eq!(
-                    self.core.release_instance(now, key),
+                    self.router.core_mut().release_instance(now, key),
                     Err(ReleaseError::NotFound(NotFoundError::Instance(key)))
                 );
-                assert!(self.core.instance(key).is_err());
+                assert!(self.router.core().instance(key).is_err());
             }
-            StaleKey::Pin(key) => assert!(self.core.unpin(now, key).is_err()),
+            StaleKey::Pin(key) => assert!(self.router.core_mut().unpin(now, key).is_err()),
         }
     }
 
@@ -477,14 +599,19 @@ impl Run {
             0 => {
                 let key = other.generation;
                 let error = foreign(ForeignKeyError::Generation(key));
-                assert_eq!(self.core.generation(key).err(), Some(error));
-                assert_eq!(self.core.capability(key, 0).err(), Some(error));
-                assert_eq!(self.core.cleanup(key), Err(CleanupError::NotFound(error)));
+                assert_eq!(self.router.core().generation(key).err(), Some(error));
+                assert_eq!(self.router.core().capability(key, 0).err(), Some(error));
+                assert_eq!(
+                    self.router.core_mut().cleanup(key),
+                    Err(CleanupError::NotFound(error))
+                );
             }
             1 => {
                 let key = other.load;
                 assert_eq!(
-                    self.core.load_finished(now, key, Ok(model::module(0))),
+                    self.router
+                        .core_mut()
+                        .load_finished(now, key, Ok(model::module(0))),
                     Err(LoadFinishedError::NotFound(foreign(ForeignKeyError::Load(
                         key
                     ))))
@@ -493,46 +620,53 @@ impl Run {
             2 => {
                 let key = other.owner;
                 let error = foreign(ForeignKeyError::Owner(key));
-                assert_eq!(self.core.owner_name(key), Err(error));
+                assert_eq!(self.router.core().owner_name(key), Err(error));
                 assert_eq!(
-                    self.core.subscribe(key, Subscription::All),
+                    self.router.core_mut().subscribe(key, Subscription::All),
                     Err(OwnerError::NotFound(error))
                 );
                 let (kind, type_id, version) = model::capability(0);
                 assert_eq!(
-                    self.core
+                    self.router
+                        .core_mut()
                         .reserve_ticket(now, key, PLUGINS[0], kind, type_id, version),
                     Err(ReserveError::Owner(error))
                 );
                 assert_eq!(
-                    self.core.pin(now, Some(key), PLUGINS[0]),
+                    self.router.core_mut().pin(now, Some(key), PLUGINS[0]),
                     Err(PinError::Owner(error))
                 );
                 assert_eq!(
-                    self.core.unregister_owner(now, key),
+                    self.router.core_mut().unregister_owner(now, key),
                     Err(OwnerError::NotFound(error))
                 );
             }
             3 => {
                 let key = other.ticket;
                 let error = TicketError::NotFound(foreign(ForeignKeyError::Ticket(key)));
-                assert_eq!(self.core.ticket_created(now, key), Err(error.clone()));
-                assert_eq!(self.core.ticket_failed(now, key), Err(error.clone()));
-                assert_eq!(self.core.ticket_dropped(now, key), Err(error));
+                assert_eq!(
+                    self.router.core_mut().ticket_created(now, key),
+                    Err(error.clone())
+                );
+                assert_eq!(
+                    self.router.core_mut().ticket_failed(now, key),
+                    Err(error.clone())
+                );
+                assert_eq!(self.router.core_mut().ticket_dropped(now, key), Err(error));
             }
             4 => {
                 let key = other.instance;
                 let error = foreign(ForeignKeyError::Instance(key));
-                assert_eq!(self.core.instance(key), Err(error));
+                assert_eq!(self.router.core().instance(key), Err(error));
                 assert_eq!(
-                    self.core.release_instance(now, key),
+                    self.router.core_mut().release_instance(now, key),
                     Err(ReleaseError::NotFound(error))
                 );
             }
             5 => {
                 let key = other.pin;
                 assert_eq!(
-                    self.core.unpin(now, key),
+                    self.router.core_mut().unpin(now, key),
                     Err(UnpinError::NotFound(foreign(ForeignKeyError::Pin(key))))
                 );
             }
@@ -540,7 +674,9 @@ impl Run {
                 let token = other.token();
                 let key = token.generation();
                 assert_eq!(
-                    self.core.closed(now, token, CloseOutcome::Unmapped),
+                    self.router
+                        .core_mut()
+                        .closed(now, token, CloseOutcome::Unmapped),
                     Err(ClosedError::Foreign(ForeignKeyError::Generation(key)))
                 );
             }
@@ -551,7 +687,8 @@ impl Run {
     /// everything.
     pub(super) fn settle(&mut self) {
         let fresh: Vec<GenerationKey> = self
-            .core
+            .router
+            .core()
             .generations()
             .map(|(key, _)| key)
             .filter(|key| !self.known_generations.contains(key))
@@ -579,7 +716,7 @@ impl Run {
             self.fresh_library.is_none(),
             "an opened library made no generation"
         );
-        self.check_effects();
+        self.check_actions();
         self.check_agreement();
         self.check_invariants();
     }

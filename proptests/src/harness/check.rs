@@ -5,14 +5,16 @@
 use std::collections::BTreeMap;
 
 use plugin_runtime::generation::{
-    CommandError, GenerationKey, GenerationState, HolderReport, NotFoundError, Outcome, PinError,
+    CommandError, DrainReason, GenerationKey, GenerationState, HolderReport, NotFoundError,
+    Outcome, PinError, PinnedReason, Snapshot,
 };
 use plugin_runtime::owner::ReserveError;
 
-use crate::model::{self, MHolders, MOutcome, MState};
+use crate::model::{self, MHolders, MOutcome, MReason, MState};
 use crate::op::PLUGINS;
 
 use super::Run;
+use super::apply::{owner_name, thread_name};
 
 impl Run {
     pub(super) fn model_outcome(&self, outcome: &Outcome) -> MOutcome {
@@ -35,7 +37,16 @@ impl Run {
             Outcome::Disabled { draining, .. } => MOutcome::Disabled {
                 draining: draining.as_ref().map(generation),
             },
-            Outcome::Snapshot(_) => MOutcome::Snapshot,
+            Outcome::Snapshot(snapshot) => {
+                // Filled by the router: every owner's thread, and the counters.
+                self.check_snapshot_owners(snapshot, true);
+                let counters = snapshot.counters;
+                assert_eq!(counters, self.router.counters(), "counters of the snapshot");
+                let core = self.router.core().snapshot(self.now);
+                assert_eq!(snapshot.plugins, core.plugins);
+                assert_eq!(snapshot.generations, core.generations);
+                MOutcome::Snapshot
+            }
             Outcome::ShutDown { stalled } => {
                 for s in stalled {
                     let g = generation(&s.generation);
@@ -70,9 +81,16 @@ impl Run {
                         .position(|o| o.key == key)
                         .expect("holders are registered owners")
                 });
+                assert_eq!(h.owner_name, owner.map(owner_name), "holder's name");
                 (owner, (h.holds.instances, h.holds.tickets, h.holds.pins))
             })
-            .collect()
+            .fold(MHolders::new(), |mut holders, (owner, holds)| {
+                assert!(
+                    holders.insert(owner, holds).is_none(),
+                    "{owner:?} reported twice as a holder"
+                );
+                holders
+            })
     }
 
     pub(super) fn check_agreement(&self) {
@@ -80,19 +98,41 @@ impl Run {
             let key = generation
                 .key
                 .expect("every generation's key is known after a step");
-            let view = match (generation.state, self.core.generation(key)) {
+            let view = match (generation.state, self.router.core().generation(key)) {
                 (MState::Removed, Err(NotFoundError::Generation(k))) if k == key => continue,
                 (state, Ok(view)) if state != MState::Removed => view,
                 (state, other) => panic!("generation {index}: model {state:?}, core {other:?}"),
             };
+            let key_of = |g: usize| self.model.generations[g].key;
             let agrees = match (generation.state, &view.state) {
                 (MState::Active, GenerationState::Active) => true,
-                (MState::Draining { stalls, .. }, GenerationState::Draining { stalls: s, .. }) => {
-                    stalls == *s
-                }
+                (
+                    MState::Draining {
+                        reason,
+                        successor,
+                        stalls,
+                        ..
+                    },
+                    GenerationState::Draining {
+                        reason: r,
+                        successor: s,
+                        stalls: n,
+                    },
+                ) => model_reason(*r) == reason && *s == successor.and_then(key_of) && stalls == *n,
                 (MState::Closing, GenerationState::Closing) => true,
                 (MState::Closed, GenerationState::Closed) => true,
-                (MState::Pinned, GenerationState::PinnedByLoader { .. }) => true,
+                (
+                    MState::StillMapped,
+                    GenerationState::PinnedByLoader {
+                        reason: PinnedReason::StillMapped,
+                    },
+                ) => true,
+                (
+                    MState::KeptLoaded,
+                    GenerationState::PinnedByLoader {
+                        reason: PinnedReason::KeptLoaded { reason },
+                    },
+                ) => reason == model::KEPT_LOADED_REASON,
                 _ => false,
             };
             assert!(
@@ -117,18 +157,20 @@ impl Run {
                 .and_then(|p| p.active)
                 .map(|g| self.model.generations[g].key.expect("known"));
             assert_eq!(
-                self.core.active_generation(plugin_id),
+                self.router.core().active_generation(plugin_id),
                 active,
                 "active of {plugin_id}"
             );
             let resolved = self
-                .core
+                .router
+                .core()
                 .resolve(plugin_id, "decoder", "wav")
                 .map(|(g, _)| g);
             assert_eq!(resolved, active, "resolve reads the active generation");
         }
         let mut listed: Vec<(String, GenerationKey, String, String)> = self
-            .core
+            .router
+            .core()
             .list()
             .map(|(p, g, c)| (p.to_owned(), g, c.kind.clone(), c.type_id.clone()))
             .collect();
@@ -146,7 +188,7 @@ impl Run {
         }
         model_listed.sort();
         assert_eq!(listed, model_listed, "list reads the active generations");
-        let snapshot = self.core.snapshot();
+        let snapshot = self.router.core().snapshot(self.now);
         let enabled: Vec<(String, bool)> = snapshot
             .plugins
             .iter()
@@ -174,23 +216,107 @@ impl Run {
             ),
             "live records"
         );
+        self.check_snapshot_owners(&snapshot, false);
         assert_eq!(
-            snapshot.owners,
-            self.model.owners.iter().filter(|o| o.alive).count()
+            snapshot.generations.len(),
+            self.model
+                .generations
+                .iter()
+                .filter(|g| g.state != MState::Removed)
+                .count(),
+            "generation records"
+        );
+        let listed: Vec<usize> = snapshot
+            .generations
+            .iter()
+            .map(|g| self.model_generation(g.generation))
+            .collect();
+        assert!(
+            listed.is_sorted(),
+            "the snapshot lists generations oldest first: {listed:?}"
+        );
+        for g in &snapshot.generations {
+            let index = self.model_generation(g.generation);
+            let generation = &self.model.generations[index];
+            assert_eq!(g.version, model::module(generation.path).version);
+            assert_eq!(g.code_mapped, generation.state != MState::Closed);
+            assert_eq!(self.model_holders(&g.holders), self.model.holders(index));
+        }
+        let counters = self.router.counters();
+        let m = self.model.counters;
+        assert_eq!(
+            (
+                counters.loads,
+                counters.reloads,
+                counters.failed_loads,
+                counters.collected,
+                counters.unmapped,
+                counters.kept_mapped,
+                counters.stalled_drains,
+                counters.listener_drops,
+            ),
+            (
+                m.loads,
+                m.reloads,
+                m.failed_loads,
+                m.collected,
+                m.unmapped,
+                m.kept_mapped,
+                m.stalled_drains,
+                0,
+            ),
+            "the router's counters"
         );
         assert_eq!(
-            self.core.poll_timeout(),
+            self.router.core().poll_timeout(),
             self.model.next_timeout(),
             "next timeout"
         );
+    }
+
+    /// The owners of a snapshot are the live owners in registration order, each with
+    /// its name, its holds and (`from_router`) the thread it registered from.
+    pub(super) fn check_snapshot_owners(&self, snapshot: &Snapshot, from_router: bool) {
+        let owners: Vec<_> = snapshot
+            .owners
+            .iter()
+            .map(|o| {
+                (
+                    o.owner,
+                    o.name.clone(),
+                    o.thread.clone(),
+                    (o.instances, o.tickets, o.pins),
+                    o.mailbox_backlog,
+                )
+            })
+            .collect();
+        let model: Vec<_> = (0..self.model.owners.len())
+            .filter(|&o| self.model.owners[o].alive)
+            .map(|o| {
+                let mut holds = (0, 0, 0);
+                for g in 0..self.model.generations.len() {
+                    if let Some(h) = self.model.holders(g).get(&Some(o)) {
+                        holds = (holds.0 + h.0, holds.1 + h.1, holds.2 + h.2);
+                    }
+                }
+                (
+                    self.model.owners[o].key,
+                    owner_name(o),
+                    from_router.then(|| thread_name(o)),
+                    holds,
+                    None,
+                )
+            })
+            .collect();
+        assert_eq!(owners, model, "owners of the snapshot");
     }
 
     pub(super) fn check_invariants(&self) {
         // I2: at most one active generation per plugin.
         let mut active_per_plugin: BTreeMap<String, u32> = BTreeMap::new();
         let mut draining = 0;
-        for (key, state) in self.core.generations() {
-            let view = self.core.generation(key).expect("listed just now");
+        for (key, state) in self.router.core().generations() {
+            let view = self.router.core().generation(key).expect("listed just now");
             match state {
                 GenerationState::Active => {
                     *active_per_plugin
@@ -235,5 +361,18 @@ pub(super) fn pin_error_name(error: &PinError) -> &'static str {
         PinError::DrainingOnly { .. } => "draining only",
         PinError::ShuttingDown => "shutting down",
         _ => "other",
+    }
+}
+
+pub(super) fn model_reason(reason: DrainReason) -> MReason {
+    match reason {
+        DrainReason::Replaced => MReason::Replaced,
+        DrainReason::Unloaded => MReason::Unloaded,
+        DrainReason::Disabled => MReason::Disabled,
+        DrainReason::Shutdown => MReason::Shutdown,
+        DrainReason::Cancelled => MReason::Cancelled,
+        DrainReason::Rejected => MReason::Rejected,
+        DrainReason::Superseded => MReason::Superseded,
+        other => panic!("a drain reason the model does not know: {other:?}"),
     }
 }

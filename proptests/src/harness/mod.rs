@@ -1,26 +1,29 @@
-//! One run: the real core and the model driven by the same operations, with the actor's
-//! part played against the simulated loader, checked after every step.
+//! One run: the real core, wrapped in the routing driver the runtime uses, and the model
+//! driven by the same operations, with the actor's part played against the simulated
+//! loader, checked after every step.
 //!
 //! This file holds the run's state, its statistics and its public steps; `apply`
-//! performs operations, `effects` drains the core's effects, `check` compares the
-//! core with the model.
+//! performs operations, `effects` performs the router's actions and checks them and
+//! every event record against the model, `check` compares the core with the model.
 
 mod apply;
 mod check;
 mod effects;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
+use plugin_runtime::events::{EventFilter, EventKind, Topic};
 use plugin_runtime::generation::{
-    CloseToken, CoreConfig, GenerationKey, GenerationState, Lifecycle, LoadKey, PinKey, RequestId,
+    CloseToken, Command, CoreConfig, GenerationKey, GenerationState, LoadKey, PinKey, RequestId,
 };
 use plugin_runtime::loader::simulated::{SimulatedLibrary, SimulatedLoader};
 use plugin_runtime::owner::{InstanceKey, OwnerKey, TicketKey};
+use plugin_runtime::routing::{ListenerId, Router};
 
 use crate::foreign::OtherCore;
 use crate::model::{self, DRAIN_TIMEOUT, MAX_STALL_INTERVAL, Model, StepExpect};
-use crate::op::{INSTALLED_PATHS, Op};
+use crate::op::{INSTALLED_PATHS, Op, Route};
 
 /// A key whose record was removed; using it must give a typed not-found.
 #[derive(Debug, Clone, Copy)]
@@ -33,14 +36,83 @@ enum StaleKey {
     Pin(PinKey),
 }
 
-/// The core, the model, the simulated loader and the actor's bookkeeping.
+/// A command submitted and not completed yet.
+#[derive(Debug, Clone, Copy)]
+struct Outstanding {
+    /// Its submitter.
+    owner: Option<OwnerKey>,
+    /// Whether a caller still waits for its outcome.
+    waiter: bool,
+}
+
+/// What a listener of the run asked for, stated independently of [`EventFilter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wants {
+    /// Every record.
+    All,
+    /// Records about plugin `a`.
+    PluginA,
+    /// Drains and collects of plugin `b`.
+    DrainsOfB,
+    /// The runtime's and the commands' records.
+    RuntimeAndCommands,
+}
+
+impl Wants {
+    const ALL: [Wants; 4] = [
+        Wants::All,
+        Wants::PluginA,
+        Wants::DrainsOfB,
+        Wants::RuntimeAndCommands,
+    ];
+
+    fn filter(self) -> EventFilter {
+        match self {
+            Wants::All => EventFilter::all(),
+            Wants::PluginA => EventFilter::all().plugin(crate::op::PLUGINS[0]),
+            Wants::DrainsOfB => EventFilter::all()
+                .topic(Topic::Lifecycle)
+                .plugin(crate::op::PLUGINS[1])
+                .kind(EventKind::Draining)
+                .kind(EventKind::Collected),
+            Wants::RuntimeAndCommands => EventFilter::all()
+                .topic(Topic::Runtime)
+                .topic(Topic::Command),
+        }
+    }
+}
+
+/// Where a generation is in its documented life, as its records tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Serving,
+    Draining,
+    Collected,
+    Closed,
+    Unmapped,
+    StillMapped,
+    KeptLoaded,
+    CleanedUp,
+}
+
+/// The core in its router, the model, the simulated loader and the actor's bookkeeping.
 #[derive(Debug)]
 pub struct Run {
-    core: Lifecycle,
+    router: Router,
     model: Model,
     loader: SimulatedLoader,
+    /// Time zero of the records.
+    origin: Instant,
     now: Instant,
     next_request: u64,
+    /// The last record's sequence number.
+    last_seq: u64,
+    /// The router's listeners and what each asked for.
+    listeners: Vec<(ListenerId, Wants)>,
+    /// Commands submitted this step, whose `command_submitted` must come.
+    submitted: VecDeque<(RequestId, Option<OwnerKey>, Command)>,
+    /// Each generation's life so far (model index), as its records tell it.
+    lives: BTreeMap<usize, Life>,
     /// Libraries the simulated loader opened, by the generation they became.
     libraries: HashMap<GenerationKey, SimulatedLibrary>,
     /// Close tokens received and not answered yet, oldest first.
@@ -49,8 +121,8 @@ pub struct Run {
     close_requests: BTreeMap<usize, u32>,
     /// Ids of the libraries the loader opened, by model generation.
     library_ids: BTreeMap<usize, u64>,
-    /// Requests submitted and not completed, with their submitter.
-    outstanding: HashMap<RequestId, Option<OwnerKey>>,
+    /// Requests submitted and not completed.
+    outstanding: BTreeMap<RequestId, Outstanding>,
     stale: Vec<StaleKey>,
     /// Another core, whose keys and tokens the core must refuse.
     other: OtherCore,
@@ -89,6 +161,20 @@ pub struct Stats {
     pub foreign_uses: u64,
     /// Loads that finished after a newer load of their plugin and never served.
     pub superseded: u64,
+    /// Outcomes handed to a waiting caller.
+    pub replies: u64,
+    /// Outcomes put in the submitting owner's mailbox.
+    pub owner_completions: u64,
+    /// Outcomes of owner-less commands nobody waited for: published only.
+    pub unrouted: u64,
+    /// Waiting callers that left.
+    pub waiters_gone: u64,
+    /// Drain stalls told to a holding owner.
+    pub stalls_told: u64,
+    /// Event records published.
+    pub records: u64,
+    /// Records delivered to at least one filtered listener.
+    pub filtered_deliveries: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -106,6 +192,13 @@ impl std::ops::AddAssign for Stats {
         self.stale_uses += other.stale_uses;
         self.foreign_uses += other.foreign_uses;
         self.superseded += other.superseded;
+        self.replies += other.replies;
+        self.owner_completions += other.owner_completions;
+        self.unrouted += other.unrouted;
+        self.waiters_gone += other.waiters_gone;
+        self.stalls_told += other.stalls_told;
+        self.records += other.records;
+        self.filtered_deliveries += other.filtered_deliveries;
     }
 }
 
@@ -121,19 +214,28 @@ impl Run {
             drain_timeout: DRAIN_TIMEOUT,
             max_stall_interval: MAX_STALL_INTERVAL,
         };
-        let core = Lifecycle::new(config.clone());
-        assert_eq!(core.config(), &config);
+        let mut router = Router::new(config.clone(), now);
+        assert_eq!(router.core().config(), &config);
+        let listeners = Wants::ALL
+            .into_iter()
+            .map(|wants| (router.listen(wants.filter()), wants))
+            .collect();
         Self {
-            core,
+            router,
             model: Model::new(now),
             loader,
+            origin: now,
             now,
             next_request: 0,
+            last_seq: 0,
+            listeners,
+            submitted: VecDeque::new(),
+            lives: BTreeMap::new(),
             libraries: HashMap::new(),
             closes: Vec::new(),
             close_requests: BTreeMap::new(),
             library_ids: BTreeMap::new(),
-            outstanding: HashMap::new(),
+            outstanding: BTreeMap::new(),
             stale: Vec::new(),
             other: OtherCore::new(now),
             known_generations: HashSet::new(),
@@ -171,7 +273,8 @@ impl Run {
         }
         self.answer_everything();
         let draining = self
-            .core
+            .router
+            .core()
             .generations()
             .filter(|(_, s)| matches!(s, GenerationState::Draining { .. }))
             .count();
@@ -179,17 +282,24 @@ impl Run {
             draining, 0,
             "a generation still drains after everything was released"
         );
-        let snapshot = self.core.snapshot();
+        let snapshot = self.router.core().snapshot(self.now);
         assert_eq!(
             (snapshot.instances, snapshot.tickets, snapshot.pins),
             (0, 0, 0),
             "a hold leaked"
         );
+        // A listener that leaves is named by no later record.
+        let (gone, _) = self.listeners.remove(1);
+        assert!(self.router.unlisten(gone));
+        assert!(!self.router.unlisten(gone));
         if self.model.running() {
-            self.step(&Op::Shutdown { after_secs: 60 });
+            self.step(&Op::Shutdown {
+                after_secs: 60,
+                route: Route::CALLER,
+            });
         }
         self.answer_everything();
-        for (key, state) in self.core.generations() {
+        for (key, state) in self.router.core().generations() {
             assert!(
                 matches!(
                     state,
@@ -212,6 +322,16 @@ impl Run {
             "commands never completed: {:?}",
             self.outstanding
         );
+        for (generation, life) in &self.lives {
+            assert!(
+                matches!(
+                    life,
+                    Life::Unmapped | Life::StillMapped | Life::KeptLoaded | Life::CleanedUp
+                ),
+                "generation {generation} ends its run {life:?}"
+            );
+        }
+        assert_eq!(self.lives.len(), self.model.generations.len());
     }
 
     fn answer_everything(&mut self) {
