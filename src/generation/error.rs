@@ -133,7 +133,8 @@ pub enum CleanupError {
     /// ([`NotFoundError::Foreign`]).
     #[error(transparent)]
     NotFound(NotFoundError),
-    /// The generation is not closed yet (it is active, draining or closing).
-    #[error("generation {0:?} is not closed")]
+    /// The generation is not closed and unmapped (it is active, draining, closing, or
+    /// its code stays mapped).
+    #[error("generation {0:?} is not closed and unmapped")]
     NotClosed(GenerationKey),
 }

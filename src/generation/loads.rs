@@ -254,20 +254,32 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Removes the record of a closed (or pinned-by-loader) generation; its key resolves
-    /// to [`NotFoundError`](super::NotFoundError) afterwards.
+    /// Removes the record of a generation closed and unmapped; its key resolves to
+    /// [`NotFoundError`](super::NotFoundError) afterwards. A generation whose code stays
+    /// mapped keeps its record: until [`unmapped_later`](Self::unmapped_later) for one
+    /// the OS loader let go later, for the life of the process for one kept loaded.
     ///
     /// # Errors
     ///
     /// [`CleanupError::NotFound`] if the record is already gone or the key belongs to
-    /// another core, [`CleanupError::NotClosed`] if the generation is not closed yet.
+    /// another core, [`CleanupError::NotClosed`] if the generation is not closed and
+    /// unmapped.
     pub fn cleanup(&mut self, generation: GenerationKey) -> Result<(), CleanupError> {
+        self.remove_record(generation, |stage| matches!(stage, Stage::Closed(_)))
+    }
+
+    /// Removes the record if its stage passes `may_go`, reporting it cleaned up.
+    fn remove_record(
+        &mut self,
+        generation: GenerationKey,
+        may_go: impl FnOnce(&Stage) -> bool,
+    ) -> Result<(), CleanupError> {
         let record = self
             .generations
             .find(generation)
             .map_err(CleanupError::NotFound)?;
-        match record.stage {
-            Stage::Closed(_) | Stage::PinnedByLoader(_) => {
+        match &record.stage {
+            stage if may_go(stage) => {
                 let plugin_id = record.plugin_id.clone();
                 self.generations.remove(generation);
                 self.effects.push_back(Effect::Event(Event::CleanedUp {
@@ -305,7 +317,7 @@ impl Lifecycle {
             plugin_id: record.plugin_id.clone(),
             generation,
         }));
-        self.cleanup(generation)
+        self.remove_record(generation, |_| true)
     }
 
     /// Records a pending load and asks the caller to open its library.

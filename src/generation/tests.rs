@@ -565,7 +565,23 @@ fn closes_record_what_the_os_did_and_cleanup_forgets_the_key() {
             reason: PinnedReason::KeptLoaded { reason }
         }
     );
-    h.core.cleanup(first).unwrap();
+    // Code still mapped keeps its record: cleanup refuses it, and only the news that
+    // the code is gone removes it. Code kept loaded keeps its record for good.
+    assert_eq!(h.core.cleanup(first), Err(CleanupError::NotClosed(first)));
+    assert_eq!(h.core.cleanup(second), Err(CleanupError::NotClosed(second)));
+    assert_eq!(
+        h.core.unmapped_later(second),
+        Err(CleanupError::NotClosed(second))
+    );
+    h.effects();
+    h.core.unmapped_later(first).unwrap();
+    assert!(matches!(
+        h.effects().as_slice(),
+        [
+            Effect::Event(Event::Unmapped { generation: a, .. }),
+            Effect::Event(Event::CleanedUp { generation: b, .. }),
+        ] if *a == first && *b == first
+    ));
     assert!(matches!(
         h.core.generation(first),
         Err(NotFoundError::Generation(_))
