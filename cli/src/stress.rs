@@ -433,7 +433,7 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
         failures.push("the runtime is poisoned: its actor panicked".to_owned());
     }
     let counters: Counters = end.snapshot().map(|s| s.counters).unwrap_or_default();
-    let end_report = EndReport {
+    let mut end_report = EndReport {
         commands: end.commands,
         outcomes: end.outcomes,
         converge,
@@ -442,14 +442,16 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
         shadow_files_left,
         mapped_left,
         reported_pinned_by_loader: after.pinned_by_loader,
+        replay: ReplayReport::default(),
     };
-    // The last handle goes: the runtime stops, and the watcher with it.
-    drop(end);
+    // The last handle goes (`end` only borrowed it): the runtime stops, and the
+    // watcher with it.
     drop(runtime);
-    let replay = replay.join().unwrap_or_else(|_| {
+    let mut replay = replay.join().unwrap_or_else(|_| {
         failures.push("the replay thread panicked".to_owned());
         ReplayReport::default()
     });
+    replay.counters = counters;
     if replay.mismatches > 0 {
         failures.push(format!(
             "{} of {} snapshots differed from what the events said; first {}",
@@ -466,6 +468,7 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
             counters.loads, control.reloads
         ));
     }
+    end_report.replay = replay;
 
     let builds = shared.lock_builds().clone();
     let report = Report::new(
@@ -475,8 +478,6 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
         &owner_reports,
         &builds,
         end_report,
-        &replay,
-        counters,
         failures,
     );
     Ok(report)
@@ -491,7 +492,7 @@ struct Timing {
 }
 
 /// What the end of the run measured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct EndReport {
     commands: u64,
     outcomes: u64,
@@ -501,6 +502,8 @@ struct EndReport {
     shadow_files_left: u64,
     mapped_left: u64,
     reported_pinned_by_loader: u64,
+    /// What the replay watcher saw, and the runtime's counters.
+    replay: ReplayReport,
 }
 
 /// The end of the run, through a plain handle: convergence, shutdown, what is left.
@@ -615,8 +618,6 @@ impl Report {
         owners: &[OwnerReport],
         builds: &HashMap<GenerationKey, u32>,
         end: EndReport,
-        replay: &ReplayReport,
-        counters: Counters,
         mut failures: Vec<String>,
     ) -> Self {
         let mut idle_blocks = Histogram::new();
@@ -779,17 +780,17 @@ impl Report {
             shadow_files_left: end.shadow_files_left,
             mapped_left: end.mapped_left,
             reported_pinned_by_loader: end.reported_pinned_by_loader,
-            events: replay.events,
-            events_dropped: replay.dropped,
-            replay_checks: replay.checks,
-            replay_mismatches: replay.mismatches,
-            replay_skipped: replay.skipped,
-            counted_loads: counters.loads,
-            counted_reloads: counters.reloads,
-            counted_failed_loads: counters.failed_loads,
-            counted_collected: counters.collected,
-            counted_unmapped: counters.unmapped,
-            counted_kept_mapped: counters.kept_mapped,
+            events: end.replay.events,
+            events_dropped: end.replay.dropped,
+            replay_checks: end.replay.checks,
+            replay_mismatches: end.replay.mismatches,
+            replay_skipped: end.replay.skipped,
+            counted_loads: end.replay.counters.loads,
+            counted_reloads: end.replay.counters.reloads,
+            counted_failed_loads: end.replay.counters.failed_loads,
+            counted_collected: end.replay.counters.collected,
+            counted_unmapped: end.replay.counters.unmapped,
+            counted_kept_mapped: end.replay.counters.kept_mapped,
             idle_block_p50_ns: idle_blocks.quantile(0.5),
             idle_block_p999_ns: idle_blocks.quantile(0.999),
             idle_block_max_ns: idle_blocks.max(),

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use plugin_runtime::events::{Event, EventFilter, Follower, LifecycleView};
-use plugin_runtime::generation::Outcome;
+use plugin_runtime::generation::{Counters, Outcome};
 use plugin_runtime::runtime::ListenError;
 use plugin_runtime::{Listener, RuntimeHandle};
 
@@ -31,6 +31,8 @@ pub(super) struct ReplayReport {
     pub(super) first_mismatch: Option<String>,
     /// Snapshots not compared because records were lost before them.
     pub(super) skipped: u64,
+    /// The runtime's own counters at the end of the run.
+    pub(super) counters: Counters,
 }
 
 /// Subscribes now, before the storm, and follows on a thread of its own until the
