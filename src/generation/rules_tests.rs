@@ -397,6 +397,34 @@ fn enabling_a_serving_plugin_or_disabling_a_disabled_one_changes_nothing() {
 }
 
 #[test]
+fn an_enable_overtaken_by_another_load_finishes_as_a_reload() {
+    let mut h = Harness::new();
+    h.load("a", "1");
+    h.submit(set_enabled("a", false));
+    h.effects();
+    let load = h.start_load(Command::Load {
+        path: "/plugins/a.so".into(),
+        expected_plugin_id: None,
+    });
+    let enable = h.start_load(set_enabled("a", true));
+    h.finish(load, Ok(module("a", "2")));
+    let first = h.core.active_generation("a").unwrap();
+    let owner = h.core.register_owner("audio.decode");
+    h.instance(owner, "a");
+    let effects = h.finish(enable, Ok(module("a", "3")));
+    let second = h.core.active_generation("a").unwrap();
+    assert_eq!(
+        outcomes(&effects),
+        [&Outcome::Loaded {
+            plugin_id: "a".into(),
+            generation: second,
+            replaced: Some(first),
+        }]
+    );
+    assert_eq!(drain_of(&h, first), (DrainReason::Replaced, Some(second)));
+}
+
+#[test]
 fn unload_forgets_the_plugin_and_drains_its_generation() {
     let mut h = Harness::new();
     let owner = h.core.register_owner("audio.decode");
@@ -839,6 +867,35 @@ fn a_shutting_down_core_refuses_work_but_answers_snapshots() {
     }
     assert_eq!(shutdown_report(&h.effects(), request), Some(Vec::new()));
     refuses_work(&mut h);
+}
+
+#[test]
+fn a_shutdown_waits_for_its_deadline_through_stalled_drains() {
+    let mut h = Harness::new();
+    let owner = h.core.register_owner("audio.decode");
+    let generation = h.load("a", "1");
+    h.instance(owner, "a");
+    let start = h.now;
+    let request = shutdown(&mut h, Duration::from_secs(60));
+    h.effects();
+    // The drain is reported stalled long before the shutdown gives up.
+    assert_eq!(h.core.poll_timeout(), Some(start + TIMEOUT));
+    for at in [
+        start + TIMEOUT,
+        start + Duration::from_secs(60) - Duration::from_millis(1),
+    ] {
+        h.core.handle_timeout(at);
+        assert_eq!(shutdown_report(&h.effects(), request), None);
+    }
+    assert_eq!(
+        stalls_of(&h, generation),
+        2,
+        "one report per call that finds it due"
+    );
+    h.core.handle_timeout(start + Duration::from_secs(60));
+    let stalled = shutdown_report(&h.effects(), request).expect("the deadline passed");
+    assert_eq!(stalled.len(), 1);
+    assert_eq!(stalled[0].generation, generation);
 }
 
 #[test]
