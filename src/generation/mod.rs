@@ -49,6 +49,8 @@ mod shutdown;
 mod state;
 
 #[cfg(test)]
+mod rules_tests;
+#[cfg(test)]
 mod tests;
 
 pub use collect::CloseToken;

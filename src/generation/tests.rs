@@ -7,9 +7,9 @@ use super::*;
 use crate::module::{CapabilityInfo, CloseOutcome, ModuleInfo};
 use crate::owner::{OwnerKey, ReserveError, Subscription, TicketError};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn module(plugin_id: &str, version: &str) -> ModuleInfo {
+pub(super) fn module(plugin_id: &str, version: &str) -> ModuleInfo {
     ModuleInfo {
         plugin_id: plugin_id.to_owned(),
         version: version.to_owned(),
@@ -31,14 +31,14 @@ fn module(plugin_id: &str, version: &str) -> ModuleInfo {
 }
 
 /// One core, its virtual clock, and the effects seen so far.
-struct Harness {
-    core: Lifecycle,
-    now: Instant,
-    next_request: u64,
+pub(super) struct Harness {
+    pub(super) core: Lifecycle,
+    pub(super) now: Instant,
+    pub(super) next_request: u64,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             core: Lifecycle::new(CoreConfig {
                 drain_timeout: TIMEOUT,
@@ -49,11 +49,11 @@ impl Harness {
         }
     }
 
-    fn effects(&mut self) -> Vec<Effect> {
+    pub(super) fn effects(&mut self) -> Vec<Effect> {
         std::iter::from_fn(|| self.core.poll_effect()).collect()
     }
 
-    fn submit(&mut self, command: Command) -> RequestId {
+    pub(super) fn submit(&mut self, command: Command) -> RequestId {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         self.core.submit(self.now, id, None, command);
@@ -61,7 +61,7 @@ impl Harness {
     }
 
     /// Submits a command that opens a library and returns the load to answer.
-    fn start_load(&mut self, command: Command) -> LoadKey {
+    pub(super) fn start_load(&mut self, command: Command) -> LoadKey {
         self.submit(command);
         let effects = self.effects();
         match effects.as_slice() {
@@ -78,13 +78,17 @@ impl Harness {
         }
     }
 
-    fn finish(&mut self, load: LoadKey, result: Result<ModuleInfo, LoadFailure>) -> Vec<Effect> {
+    pub(super) fn finish(
+        &mut self,
+        load: LoadKey,
+        result: Result<ModuleInfo, LoadFailure>,
+    ) -> Vec<Effect> {
         self.core.load_finished(self.now, load, result).unwrap();
         self.effects()
     }
 
     /// Loads `plugin_id` from its own path and returns its active generation.
-    fn load(&mut self, plugin_id: &str, version: &str) -> GenerationKey {
+    pub(super) fn load(&mut self, plugin_id: &str, version: &str) -> GenerationKey {
         let load = self.start_load(Command::Load {
             path: PathBuf::from(format!("/plugins/{plugin_id}.so")),
             expected_plugin_id: Some(plugin_id.to_owned()),
@@ -93,7 +97,11 @@ impl Harness {
         self.core.active_generation(plugin_id).unwrap()
     }
 
-    fn reload(&mut self, plugin_id: &str, version: &str) -> (GenerationKey, Vec<Effect>) {
+    pub(super) fn reload(
+        &mut self,
+        plugin_id: &str,
+        version: &str,
+    ) -> (GenerationKey, Vec<Effect>) {
         let load = self.start_load(Command::Reload {
             plugin_id: plugin_id.to_owned(),
         });
@@ -101,7 +109,11 @@ impl Harness {
         (self.core.active_generation(plugin_id).unwrap(), effects)
     }
 
-    fn instance(&mut self, owner: OwnerKey, plugin_id: &str) -> crate::owner::InstanceKey {
+    pub(super) fn instance(
+        &mut self,
+        owner: OwnerKey,
+        plugin_id: &str,
+    ) -> crate::owner::InstanceKey {
         let ticket = self
             .core
             .reserve_ticket(self.now, owner, plugin_id, "decoder", "wav", 1)
@@ -109,12 +121,12 @@ impl Harness {
         self.core.ticket_created(self.now, ticket.key).unwrap()
     }
 
-    fn state(&self, generation: GenerationKey) -> GenerationState {
+    pub(super) fn state(&self, generation: GenerationKey) -> GenerationState {
         self.core.generation(generation).unwrap().state
     }
 }
 
-fn close_tokens(effects: Vec<Effect>) -> Vec<CloseToken> {
+pub(super) fn close_tokens(effects: Vec<Effect>) -> Vec<CloseToken> {
     effects
         .into_iter()
         .filter_map(|e| match e {
@@ -124,7 +136,7 @@ fn close_tokens(effects: Vec<Effect>) -> Vec<CloseToken> {
         .collect()
 }
 
-fn outcomes(effects: &[Effect]) -> Vec<&Outcome> {
+pub(super) fn outcomes(effects: &[Effect]) -> Vec<&Outcome> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -134,7 +146,7 @@ fn outcomes(effects: &[Effect]) -> Vec<&Outcome> {
         .collect()
 }
 
-fn notified(effects: &[Effect]) -> Vec<OwnerKey> {
+pub(super) fn notified(effects: &[Effect]) -> Vec<OwnerKey> {
     effects
         .iter()
         .filter_map(|e| match e {
