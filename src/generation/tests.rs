@@ -64,13 +64,10 @@ impl Harness {
     pub(super) fn start_load(&mut self, command: Command) -> LoadKey {
         self.submit(command);
         let effects = self.effects();
+        // Only what the command asked for comes last: its load request, then its open.
         match effects.as_slice() {
             [
-                Effect::Event(Event::CommandSubmitted { .. }),
-                Effect::Event(Event::LoadRequested { .. }),
-                Effect::Open { load, .. },
-            ]
-            | [
+                ..,
                 Effect::Event(Event::LoadRequested { .. }),
                 Effect::Open { load, .. },
             ] => *load,
