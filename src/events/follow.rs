@@ -115,8 +115,12 @@ impl Follower {
 
     /// Applies one record.
     pub fn apply(&mut self, record: &EventRecord) {
-        self.gaps += record.dropped;
-        self.gaps += record.seq.saturating_sub(self.last_seq + 1);
+        // Records may come from outside the process: numbers saturate, never overflow.
+        let missed = record.seq.saturating_sub(self.last_seq.saturating_add(1));
+        self.gaps = self
+            .gaps
+            .saturating_add(record.dropped)
+            .saturating_add(missed);
         self.last_seq = record.seq;
         self.apply_event(&record.event);
     }

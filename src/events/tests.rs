@@ -235,6 +235,25 @@ fn filters_select_by_topic_kind_and_plugin() {
     }
 }
 
+#[test]
+fn a_follower_takes_records_with_absurd_numbers_without_panicking() {
+    // Records may come from outside (a log, a UI bridge): numbers at the edge of `u64`
+    // count as gaps, saturating, and never overflow.
+    let mut follower = super::Follower::default();
+    let unloaded = || Event::Unloaded {
+        plugin_id: "never.loaded".into(),
+    };
+    for (seq, dropped) in [(u64::MAX, u64::MAX), (u64::MAX, 1), (1, u64::MAX)] {
+        follower.apply(&EventRecord {
+            seq,
+            t_micros: u64::MAX,
+            dropped,
+            event: unloaded(),
+        });
+    }
+    assert_eq!(follower.gaps(), u64::MAX);
+}
+
 #[cfg(feature = "serde")]
 mod json {
     use super::*;
