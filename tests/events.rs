@@ -4,14 +4,14 @@
 //! a snapshot shows.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fixture_api::build::fixtures;
-use fixture_api::{ProbeCalls, ProbeInterface};
+mod common;
+
+use common::{Setup, Toucher, WAIT};
+use fixture_api::ProbeInterface;
 use plugin_runtime::events::{Event, EventFilter, EventKind, EventRecord, Follower, LifecycleView};
 use plugin_runtime::generation::{
     Command, CommandError, CoreConfig, DrainReason, GenerationKey, GenerationState, HoldCounts,
@@ -20,65 +20,12 @@ use plugin_runtime::generation::{
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::module::ModuleInfo;
 use plugin_runtime::runtime::OwnerEvent;
-use plugin_runtime::{Listener, Owner, Runtime, RuntimeConfig, RuntimeHandle};
-
-const WAIT: Duration = Duration::from_secs(10);
+use plugin_runtime::{Listener, Owner, RuntimeConfig};
 
 /// A drain timeout short enough that a test holding an instance sees its drain stall.
 const STALL_SOON: Duration = Duration::from_millis(20);
 
-/// A runtime with its own shadow root and install directory.
-struct Setup {
-    root: PathBuf,
-    runtime: RuntimeHandle,
-}
-
 impl Setup {
-    /// Starts a runtime with `config`, its shadow copies under a directory of its own.
-    fn new(tag: &str, config: RuntimeConfig) -> Self {
-        let root = std::env::temp_dir().join(format!(
-            "plugin-runtime-events-test-{tag}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(root.join("installed")).unwrap();
-        let loader = config.loader.clone().with_shadow_root(root.join("shadow"));
-        let runtime = Runtime::start(config.with_loader(loader)).unwrap();
-        Self { root, runtime }
-    }
-
-    /// Installs `fixture` as `name` by copy-then-rename, as a package manager would.
-    fn install(&self, fixture: &str, name: &str) -> PathBuf {
-        let target = self.root.join("installed").join(name);
-        let staged = self.root.join("installed").join(format!("{name}.new"));
-        fs::copy(fixtures().path(fixture), &staged).unwrap();
-        fs::rename(&staged, &target).unwrap();
-        target
-    }
-
-    fn call(&self, command: Command) -> Outcome {
-        self.runtime.call(command, WAIT).unwrap()
-    }
-
-    fn load(&self, path: &Path) -> GenerationKey {
-        match self.call(Command::Load {
-            path: path.to_owned(),
-            expected_plugin_id: None,
-        }) {
-            Outcome::Loaded { generation, .. } => generation,
-            other => panic!("load failed: {other:?}"),
-        }
-    }
-
-    fn reload(&self, plugin_id: &str) -> GenerationKey {
-        match self.call(Command::Reload {
-            plugin_id: plugin_id.into(),
-        }) {
-            Outcome::Loaded { generation, .. } => generation,
-            other => panic!("reload failed: {other:?}"),
-        }
-    }
-
     fn snapshot(&self) -> Snapshot {
         self.runtime.snapshot(WAIT).unwrap()
     }
@@ -91,15 +38,6 @@ impl Setup {
             .library()
             .module()
             .clone()
-    }
-
-    /// Waits until the generation's record is gone.
-    fn wait_removed(&self, generation: GenerationKey) {
-        let deadline = Instant::now() + WAIT;
-        while self.runtime.generation_state(generation).unwrap().is_ok() {
-            assert!(Instant::now() < deadline, "{generation} is still there");
-            std::thread::sleep(Duration::from_millis(2));
-        }
     }
 
     /// Waits until no load is pending and no generation drains or closes, and returns
@@ -120,12 +58,6 @@ impl Setup {
             assert!(Instant::now() < deadline, "never quiet: {snapshot:?}");
             std::thread::sleep(Duration::from_millis(2));
         }
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
     }
 }
 
@@ -443,46 +375,11 @@ fn assert_round_trips(record: &EventRecord) {
     assert_eq!(back.to_json(), json);
 }
 
-/// A thread that runs `fixture.tls` code, which leaves a thread-local destructor of the
-/// library on it, then lets go of its instance and owner and stays alive until
-/// [`finish`](Self::finish): until then the OS loader keeps the library mapped after
-/// its close.
-struct Toucher {
-    release: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
-}
-
-impl Toucher {
-    fn start(runtime: &RuntimeHandle) -> Self {
-        let (release, released) = mpsc::channel::<()>();
-        let (done_tx, done) = mpsc::channel::<()>();
-        let runtime = runtime.clone();
-        let thread = std::thread::spawn(move || {
-            let owner = runtime.register_owner("toucher").unwrap();
-            let mut instance = owner
-                .create::<ProbeInterface>("fixture.tls", "tls", b"")
-                .unwrap();
-            instance.process(&mut [0.0]).unwrap();
-            drop(instance);
-            drop(owner);
-            done_tx.send(()).unwrap();
-            let _ = released.recv();
-        });
-        done.recv().unwrap();
-        Self { release, thread }
-    }
-
-    fn finish(self) {
-        self.release.send(()).unwrap();
-        self.thread.join().unwrap();
-    }
-}
-
 #[test]
 fn every_event_kind_comes_from_a_real_scenario_with_its_fields() {
     const DEINIT_TIMEOUT: Duration = Duration::from_secs(1);
     const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(300);
-    let setup = Setup::new(
+    let setup = Setup::with_config(
         "kinds",
         RuntimeConfig::default()
             .with_core(CoreConfig {
@@ -911,7 +808,7 @@ fn every_event_kind_comes_from_a_real_scenario_with_its_fields() {
 
 #[test]
 fn a_drain_stall_reaches_the_listener_and_each_holders_owner_with_every_holder() {
-    let setup = Setup::new(
+    let setup = Setup::with_config(
         "stall",
         RuntimeConfig::default().with_core(CoreConfig {
             drain_timeout: STALL_SOON,
@@ -1015,7 +912,7 @@ fn a_drain_stall_reaches_the_listener_and_each_holders_owner_with_every_holder()
 fn a_listener_that_never_reads_loses_its_oldest_records_and_delays_no_reload() {
     const CAPACITY: usize = 4;
     const RELOADS: usize = 40;
-    let setup = Setup::new(
+    let setup = Setup::with_config(
         "slow-listener",
         RuntimeConfig::default().with_listener_capacity(CAPACITY),
     );
@@ -1137,7 +1034,7 @@ fn follow_to(
 
 #[test]
 fn replaying_the_event_stream_gives_the_runtimes_snapshot() {
-    let setup = Setup::new("replay", RuntimeConfig::default());
+    let setup = Setup::with_config("replay", RuntimeConfig::default());
     let mut journal = Journal::new(setup.runtime.listen(EventFilter::all()).unwrap());
     let mut follower = Follower::default();
     let mut applied = 0;
@@ -1223,7 +1120,7 @@ fn replaying_the_event_stream_gives_the_runtimes_snapshot() {
 
 #[test]
 fn a_snapshot_shows_versions_capabilities_holders_threads_and_counters() {
-    let setup = Setup::new(
+    let setup = Setup::with_config(
         "snapshot",
         RuntimeConfig::default().with_core(CoreConfig {
             // No stall report in this test, however slow the machine.

@@ -4,6 +4,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Setup, Toucher, WAIT};
 use fixture_api::build::fixtures;
 use fixture_api::{ProbeCalls, ProbeInterface, ProbeNextInterface};
 use plugin_runtime::events::{Event, EventFilter, EventKind};
@@ -14,15 +17,7 @@ use plugin_runtime::generation::{
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::owner::{ReserveError, Subscription};
 use plugin_runtime::runtime::{CreateError, ListenError, OwnerEvent, RequestError};
-use plugin_runtime::{Owner, Runtime, RuntimeConfig, RuntimeHandle};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A runtime with its own shadow root and install directory.
-struct Setup {
-    root: PathBuf,
-    runtime: RuntimeHandle,
-}
+use plugin_runtime::{Owner, Runtime, RuntimeConfig};
 
 impl Setup {
     fn new(tag: &str) -> Self {
@@ -31,42 +26,6 @@ impl Setup {
 
     fn with_core(tag: &str, core: CoreConfig) -> Self {
         Self::with_config(tag, RuntimeConfig::default().with_core(core))
-    }
-
-    fn with_config(tag: &str, config: RuntimeConfig) -> Self {
-        let root = std::env::temp_dir().join(format!(
-            "plugin-runtime-runtime-test-{tag}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(root.join("installed")).unwrap();
-        let config =
-            config.with_loader(LoaderConfig::default().with_shadow_root(root.join("shadow")));
-        let runtime = Runtime::start(config).unwrap();
-        Self { root, runtime }
-    }
-
-    /// Installs `fixture` as `name` by copy-then-rename, as a package manager would.
-    fn install(&self, fixture: &str, name: &str) -> PathBuf {
-        let target = self.root.join("installed").join(name);
-        let staged = self.root.join("installed").join(format!("{name}.new"));
-        fs::copy(fixtures().path(fixture), &staged).unwrap();
-        fs::rename(&staged, &target).unwrap();
-        target
-    }
-
-    fn load(&self, path: &Path) -> GenerationKey {
-        match self.call(Command::Load {
-            path: path.to_owned(),
-            expected_plugin_id: None,
-        }) {
-            Outcome::Loaded { generation, .. } => generation,
-            other => panic!("load failed: {other:?}"),
-        }
-    }
-
-    fn call(&self, command: Command) -> Outcome {
-        self.runtime.call(command, WAIT).unwrap()
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -82,29 +41,8 @@ impl Setup {
         pin.library().shadow_path().to_owned()
     }
 
-    /// Waits until the generation's record is gone (closed, unmapped and cleaned up).
-    fn wait_removed(&self, generation: GenerationKey) {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if self.runtime.generation_state(generation).unwrap().is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        panic!(
-            "generation still present: {:?}",
-            self.runtime.generation_state(generation)
-        );
-    }
-
     fn state(&self, generation: GenerationKey) -> GenerationState {
         self.runtime.generation_state(generation).unwrap().unwrap()
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
     }
 }
 
@@ -474,23 +412,9 @@ fn a_generation_kept_mapped_by_a_thread_local_goes_once_the_thread_ends() {
     let path = setup.install("fixture-tls", "libtls.so");
     let generation = setup.load(&path);
     let shadow = setup.shadow_of("fixture.tls");
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let runtime = setup.runtime.clone();
     // An owner thread calls the plugin (which registers a thread-local destructor on
     // it), drops its instance, and stays alive until told to end.
-    let toucher = std::thread::spawn(move || {
-        let owner = runtime.register_owner("toucher").unwrap();
-        let mut instance = owner
-            .create::<ProbeInterface>("fixture.tls", "tls", b"")
-            .unwrap();
-        instance.process(&mut [0.0]).unwrap();
-        drop(instance);
-        drop(owner);
-        done_tx.send(()).unwrap();
-        let _ = release_rx.recv();
-    });
-    done_rx.recv().unwrap();
+    let toucher = Toucher::start(&setup.runtime);
     setup.call(Command::Unload {
         plugin_id: "fixture.tls".into(),
     });
@@ -504,8 +428,7 @@ fn a_generation_kept_mapped_by_a_thread_local_goes_once_the_thread_ends() {
     }
     assert!(code_mapped(&shadow), "reported pinned, but not mapped");
 
-    release_tx.send(()).unwrap();
-    toucher.join().unwrap();
+    toucher.finish();
     // The next close in the process lets glibc unmap it, and the runtime notices.
     let other = setup.install("fixture-echo-v1", "libecho.so");
     setup.load(&other);
@@ -539,15 +462,6 @@ fn an_owners_pin_outlives_the_owner_and_still_holds_the_generation() {
     assert_eq!(setup.snapshot().owners.len(), 0);
 }
 
-fn reload(setup: &Setup, plugin_id: &str) -> GenerationKey {
-    match setup.call(Command::Reload {
-        plugin_id: plugin_id.into(),
-    }) {
-        Outcome::Loaded { generation, .. } => generation,
-        other => panic!("reload failed: {other:?}"),
-    }
-}
-
 #[test]
 fn an_owner_that_never_reads_keeps_its_mailbox_bounded_and_loses_no_completion() {
     const CAPACITY: usize = 64;
@@ -578,7 +492,7 @@ fn an_owner_that_never_reads_keeps_its_mailbox_bounded_and_loses_no_completion()
         }
         // Notices too: more reloads than the notices' share of the mailbox.
         if attempt % 8_000 == 0 {
-            reload(&setup, "fixture.echo");
+            setup.reload("fixture.echo");
         }
         most = most.max(owner.pending());
     }
@@ -629,11 +543,11 @@ fn a_lagging_owner_gets_the_coalesced_state_and_never_misses_a_generation_it_hol
             .unwrap();
         assert_eq!(instance.generation(), *generations.last().unwrap());
         held.push(instance);
-        generations.push(reload(&setup, "fixture.echo"));
+        generations.push(setup.reload("fixture.echo"));
     }
     // Reloads of generations it holds nothing of, which it subscribed to.
     for _ in 0..20 {
-        generations.push(reload(&setup, "fixture.echo"));
+        generations.push(setup.reload("fixture.echo"));
     }
     let active = *generations.last().unwrap();
     assert!(owner.pending() <= 4);

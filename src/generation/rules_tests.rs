@@ -8,7 +8,10 @@
 use std::time::Duration;
 
 use super::keys::CoreKey;
-use super::tests::{Harness, TIMEOUT, close_tokens, module, notified, outcomes};
+use super::tests::{
+    Harness, TIMEOUT, close_tokens, load_command, module, notified, only_close, outcomes, reload,
+    set_enabled, shutdown_report, unload,
+};
 use super::*;
 use crate::loader::CloseOutcome;
 use crate::owner::{OwnerError, OwnerKey, ReleaseError, ReserveError, Subscription, TicketError};
@@ -23,27 +26,17 @@ fn harness_with(config: CoreConfig) -> Harness {
     h
 }
 
-/// The command that shuts down, giving up `within` from now.
-fn shutdown_command(_: &Harness, within: Duration) -> Command {
-    Command::Shutdown { timeout: within }
-}
-
-/// Submits a shutdown that gives up `within` from now.
-fn shutdown(h: &mut Harness, within: Duration) -> RequestId {
-    let command = shutdown_command(h, within);
-    h.submit(command)
-}
-
-/// The report of the shutdown `request`, if it completed among `effects`.
-fn shutdown_report(effects: &[Effect], request: RequestId) -> Option<Vec<StalledGeneration>> {
-    effects.iter().find_map(|e| match e {
-        Effect::Complete {
-            request_id,
-            outcome: Outcome::ShutDown { stalled },
-            ..
-        } if *request_id == request => Some(stalled.clone()),
-        _ => None,
-    })
+/// The error of the one failed completion that `effects` are made of.
+fn failed_alone(effects: &[Effect]) -> &CommandError {
+    match effects {
+        [
+            Effect::Complete {
+                outcome: Outcome::Failed(error),
+                ..
+            },
+        ] => error,
+        other => panic!("expected one failed completion alone, got {other:?}"),
+    }
 }
 
 /// The notices among `effects`, with the owner each one goes to.
@@ -119,34 +112,12 @@ fn holds(instances: u32, tickets: u32, pins: u32) -> HoldCounts {
     }
 }
 
-fn set_enabled(plugin_id: &str, enabled: bool) -> Command {
-    Command::SetEnabled {
-        plugin_id: plugin_id.into(),
-        enabled,
-    }
-}
-
-fn unload(plugin_id: &str) -> Command {
-    Command::Unload {
-        plugin_id: plugin_id.into(),
-    }
-}
-
-fn reload(plugin_id: &str) -> Command {
-    Command::Reload {
-        plugin_id: plugin_id.into(),
-    }
-}
-
 // Loads.
 
 #[test]
 fn a_failed_first_load_makes_no_plugin_and_no_generation() {
     let mut h = Harness::new();
-    let load = h.start_load(Command::Load {
-        path: "/plugins/a.so".into(),
-        expected_plugin_id: Some("a".into()),
-    });
+    let load = h.start_load(load_command("/plugins/a.so", Some("a")));
     assert_eq!(h.core.load_finished(h.now, load, Err(failure())), Ok(None));
     let effects = h.effects();
     assert_eq!(
@@ -169,10 +140,7 @@ fn a_failed_first_load_makes_no_plugin_and_no_generation() {
 fn a_load_completes_once_with_its_submitter_when_answered() {
     let mut h = Harness::new();
     let owner = h.core.register_owner("control");
-    let command = Command::Load {
-        path: "/plugins/a.so".into(),
-        expected_plugin_id: None,
-    };
+    let command = load_command("/plugins/a.so", None);
     h.core.submit(h.now, RequestId(3), Some(owner), command);
     let effects = h.effects();
     let [
@@ -227,12 +195,7 @@ fn a_rejected_library_never_serves_and_the_old_generation_stays() {
         .unwrap();
     let old = h.load("a", "1");
     let load = h.start_load(reload("a"));
-    let rejected = h
-        .core
-        .load_finished(h.now, load, Ok(module("b", "1")))
-        .unwrap()
-        .unwrap();
-    let effects = h.effects();
+    let (rejected, effects) = h.finish_generation(load, module("b", "1"));
     assert_eq!(
         outcomes(&effects),
         [&Outcome::Failed(CommandError::PluginIdMismatch {
@@ -252,9 +215,7 @@ fn a_rejected_library_never_serves_and_the_old_generation_stays() {
             }
         )]
     );
-    let tokens = close_tokens(effects);
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(tokens[0].generation(), rejected);
+    assert_eq!(only_close(effects).generation(), rejected);
     assert_eq!(h.core.active_generation("a"), Some(old));
     assert_eq!(h.state(old), GenerationState::Active);
     assert_eq!(h.core.active_generation("b"), None);
@@ -272,12 +233,7 @@ fn a_disable_overtaking_a_reload_cancels_it() {
     let load = h.start_load(reload("a"));
     h.submit(set_enabled("a", false));
     assert_eq!(close_tokens(h.effects()).len(), 1);
-    let late = h
-        .core
-        .load_finished(h.now, load, Ok(module("a", "2")))
-        .unwrap()
-        .unwrap();
-    let effects = h.effects();
+    let (late, effects) = h.finish_generation(load, module("a", "2"));
     assert_eq!(
         outcomes(&effects),
         [&Outcome::Failed(CommandError::Cancelled)]
@@ -294,10 +250,8 @@ fn a_disable_overtaking_a_reload_cancels_it() {
             }
         )]
     );
-    let tokens = close_tokens(effects);
-    assert_eq!(tokens.len(), 1);
     assert_eq!(
-        tokens[0].generation(),
+        only_close(effects).generation(),
         late,
         "the late generation never serves"
     );
@@ -316,10 +270,7 @@ fn a_disable_overtaking_a_reload_cancels_it() {
 fn an_unload_does_not_cancel_a_load_that_names_no_plugin() {
     let mut h = Harness::new();
     h.load("a", "1");
-    let load = h.start_load(Command::Load {
-        path: "/plugins/a-2.so".into(),
-        expected_plugin_id: None,
-    });
+    let load = h.start_load(load_command("/plugins/a-2.so", None));
     h.submit(unload("a"));
     h.effects();
     let effects = h.finish(load, Ok(module("a", "2")));
@@ -342,32 +293,23 @@ fn commands_on_unknown_or_disabled_plugins_fail_and_change_nothing() {
         set_enabled("x", false),
     ] {
         h.submit(command);
-        let effects = h.effects();
-        assert!(
-            matches!(
-                effects.as_slice(),
-                [Effect::Complete {
-                    outcome: Outcome::Failed(CommandError::UnknownPlugin { plugin_id }),
-                    ..
-                }] if plugin_id == "x"
-            ),
-            "{effects:?}"
+        assert_eq!(
+            failed_alone(&h.effects()),
+            &CommandError::UnknownPlugin {
+                plugin_id: "x".into()
+            }
         );
     }
     h.load("a", "1");
     h.submit(set_enabled("a", false));
     h.effects();
     h.submit(reload("a"));
-    let effects = h.effects();
-    assert!(
-        matches!(
-            effects.as_slice(),
-            [Effect::Complete {
-                outcome: Outcome::Failed(CommandError::Disabled { plugin_id }),
-                ..
-            }] if plugin_id == "a"
-        ),
-        "a disabled plugin is not reloaded: {effects:?}"
+    assert_eq!(
+        failed_alone(&h.effects()),
+        &CommandError::Disabled {
+            plugin_id: "a".into()
+        },
+        "a disabled plugin is not reloaded"
     );
     assert_eq!(h.core.generations().count(), 1);
 }
@@ -412,10 +354,7 @@ fn an_enable_overtaken_by_another_load_finishes_as_a_reload() {
     h.load("a", "1");
     h.submit(set_enabled("a", false));
     h.effects();
-    let load = h.start_load(Command::Load {
-        path: "/plugins/a.so".into(),
-        expected_plugin_id: None,
-    });
+    let load = h.start_load(load_command("/plugins/a.so", None));
     let enable = h.start_load(set_enabled("a", true));
     h.finish(load, Ok(module("a", "2")));
     let first = h.core.active_generation("a").unwrap();
@@ -437,9 +376,7 @@ fn an_enable_overtaken_by_another_load_finishes_as_a_reload() {
 #[test]
 fn unload_forgets_the_plugin_and_drains_its_generation() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let generation = h.load("a", "1");
-    h.instance(owner, "a");
+    let (_, generation, _) = h.load_held("a");
     h.submit(unload("a"));
     let effects = h.effects();
     assert_eq!(
@@ -503,7 +440,7 @@ fn reserving_checks_its_conditions_in_order() {
         Err(ReserveError::Disabled { .. })
     ));
     // Shutdown before everything else.
-    shutdown(&mut h, Duration::from_secs(60));
+    h.shutdown(Duration::from_secs(60));
     assert_eq!(
         h.core.reserve_ticket(now, gone, "x", "dsp", "gain", 9),
         Err(ReserveError::ShuttingDown)
@@ -537,7 +474,7 @@ fn pinning_reports_typed_errors() {
         })
     );
     assert_eq!(h.state(generation), GenerationState::Closing);
-    shutdown(&mut h, Duration::from_secs(60));
+    h.shutdown(Duration::from_secs(60));
     assert_eq!(
         h.core.pin(now, Some(gone), "a"),
         Err(PinError::ShuttingDown)
@@ -547,14 +484,9 @@ fn pinning_reports_typed_errors() {
 #[test]
 fn new_tickets_and_pins_go_to_the_active_generation_never_a_draining_one() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    h.instance(owner, "a");
+    let (owner, old, _) = h.load_held("a");
     let (new, _) = h.reload("a", "2");
-    let ticket = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap();
+    let ticket = h.ticket(owner, "a");
     assert_eq!(ticket.generation, new);
     let (_, pinned) = h.core.pin(h.now, None, "a").unwrap();
     assert_eq!(pinned, new);
@@ -569,9 +501,7 @@ fn new_tickets_and_pins_go_to_the_active_generation_never_a_draining_one() {
 #[test]
 fn each_drain_records_its_reason_successor_and_start() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let replaced = h.load("a", "1");
-    h.instance(owner, "a");
+    let (owner, replaced, _) = h.load_held("a");
     h.now += Duration::from_secs(1);
     let (successor, _) = h.reload("a", "2");
     assert_eq!(
@@ -590,7 +520,7 @@ fn each_drain_records_its_reason_successor_and_start() {
 
     h.instance(owner, "a");
     h.now += Duration::from_secs(1);
-    shutdown(&mut h, Duration::from_secs(60));
+    h.shutdown(Duration::from_secs(60));
     assert_eq!(drain_of(&h, successor), (DrainReason::Shutdown, None));
     assert_eq!(h.core.generation(successor).unwrap().since, h.now);
     // A generation already draining keeps its reason and start.
@@ -639,13 +569,8 @@ fn each_concerned_owner_is_told_once() {
 #[test]
 fn releasing_every_hold_of_an_active_generation_closes_nothing() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let generation = h.load("a", "1");
-    let instance = h.instance(owner, "a");
-    let ticket = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap();
+    let (owner, generation, instance) = h.load_held("a");
+    let ticket = h.ticket(owner, "a");
     let (owned, _) = h.core.pin(h.now, Some(owner), "a").unwrap();
     let (ownerless, _) = h.core.pin(h.now, None, "a").unwrap();
     h.core.release_instance(h.now, instance).unwrap();
@@ -673,37 +598,26 @@ fn a_generation_held_by_several_owners_waits_for_the_last() {
     assert!(close_tokens(h.effects()).is_empty(), "the pin holds it");
     assert_eq!(drain_of(&h, old).0, DrainReason::Replaced);
     h.core.unpin(h.now, pin).unwrap();
-    let tokens = close_tokens(h.effects());
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(tokens[0].generation(), old);
+    assert_eq!(only_close(h.effects()).generation(), old);
 }
 
 #[test]
 fn a_collected_generation_is_never_collected_again() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    let instance = h.instance(owner, "a");
+    let (_, old, instance) = h.load_held("a");
     let (new, _) = h.reload("a", "2");
     h.core.release_instance(h.now, instance).unwrap();
-    let mut tokens = close_tokens(h.effects());
-    assert_eq!(tokens.len(), 1);
-    let old_token = tokens.remove(0);
+    let old_token = only_close(h.effects());
     assert_eq!(old_token.generation(), old);
     // Neither time nor a shutdown nor another release collects it again.
     h.core.handle_timeout(h.now + Duration::from_secs(3600));
     assert!(h.effects().is_empty());
-    let request = shutdown(&mut h, Duration::from_secs(60));
-    let tokens = close_tokens(h.effects());
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(tokens[0].generation(), new);
-    h.core
-        .closed(h.now, old_token, CloseOutcome::Unmapped)
-        .unwrap();
+    let request = h.shutdown(Duration::from_secs(60));
+    let new_token = only_close(h.effects());
+    assert_eq!(new_token.generation(), new);
+    h.unmap([old_token]);
     assert!(close_tokens(h.effects()).is_empty());
-    for token in tokens {
-        h.core.closed(h.now, token, CloseOutcome::Unmapped).unwrap();
-    }
+    h.unmap([new_token]);
     let effects = h.effects();
     assert_eq!(shutdown_report(&effects, request), Some(Vec::new()));
     assert!(close_tokens(effects).is_empty());
@@ -715,9 +629,7 @@ fn a_collected_generation_is_never_collected_again() {
 #[test]
 fn reports_stop_once_the_generation_is_collected() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    let instance = h.instance(owner, "a");
+    let (_, old, instance) = h.load_held("a");
     h.reload("a", "2");
     let first = h.now + TIMEOUT;
     assert_eq!(h.core.poll_timeout(), Some(first));
@@ -740,9 +652,7 @@ fn the_stall_interval_never_drops_below_the_drain_timeout() {
         max_stall_interval: Duration::from_secs(1),
     });
     assert_eq!(h.core.config().max_stall_interval, timeout);
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    h.instance(owner, "a");
+    let (_, old, _) = h.load_held("a");
     h.reload("a", "2");
     let start = h.now;
     for (report, at) in [(1, 10), (2, 20), (3, 30)] {
@@ -759,9 +669,7 @@ fn a_drain_timeout_too_long_for_the_clock_means_no_report() {
         drain_timeout: Duration::MAX,
         max_stall_interval: Duration::MAX,
     });
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    h.instance(owner, "a");
+    let (_, old, _) = h.load_held("a");
     h.reload("a", "2");
     h.effects();
     let due = h.core.poll_timeout().unwrap();
@@ -781,7 +689,7 @@ fn a_drain_timeout_too_long_for_the_clock_means_no_report() {
 #[test]
 fn a_shutdown_with_nothing_loaded_completes_at_once() {
     let mut h = Harness::new();
-    let request = shutdown(&mut h, Duration::from_secs(60));
+    let request = h.shutdown(Duration::from_secs(60));
     assert_eq!(shutdown_report(&h.effects(), request), Some(Vec::new()));
     assert_eq!(h.core.poll_timeout(), None);
 }
@@ -791,70 +699,46 @@ fn a_shutdown_cancels_pending_loads_and_waits_for_their_answers() {
     let mut h = Harness::new();
     let old = h.load("a", "1");
     let load = h.start_load(reload("a"));
-    let request = shutdown(&mut h, Duration::from_secs(60));
+    let request = h.shutdown(Duration::from_secs(60));
     let effects = h.effects();
     assert!(outcomes(&effects).is_empty());
-    let tokens = close_tokens(effects);
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(tokens[0].generation(), old);
-    for token in tokens {
-        h.core.closed(h.now, token, CloseOutcome::Unmapped).unwrap();
-    }
+    let token = only_close(effects);
+    assert_eq!(token.generation(), old);
+    h.unmap([token]);
     assert!(outcomes(&h.effects()).is_empty(), "a load is still pending");
-    let late = h
-        .core
-        .load_finished(h.now, load, Ok(module("a", "2")))
-        .unwrap()
-        .unwrap();
-    let effects = h.effects();
+    let (late, effects) = h.finish_generation(load, module("a", "2"));
     assert_eq!(
         outcomes(&effects),
         [&Outcome::Failed(CommandError::Cancelled)],
         "the shutdown waits for the late generation's close"
     );
-    let tokens = close_tokens(effects);
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(tokens[0].generation(), late);
+    let token = only_close(effects);
+    assert_eq!(token.generation(), late);
     assert_eq!(h.core.active_generation("a"), None);
-    for token in tokens {
-        h.core.closed(h.now, token, CloseOutcome::Unmapped).unwrap();
-    }
+    h.unmap([token]);
     assert_eq!(shutdown_report(&h.effects(), request), Some(Vec::new()));
 }
 
 #[test]
 fn a_shutting_down_core_refuses_work_but_answers_snapshots() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let generation = h.load("a", "1");
-    let instance = h.instance(owner, "a");
-    let request = shutdown(&mut h, Duration::from_secs(60));
+    let (owner, generation, instance) = h.load_held("a");
+    let request = h.shutdown(Duration::from_secs(60));
     h.effects();
     let refuses_work = |h: &mut Harness| {
         let commands = [
-            Command::Load {
-                path: "/plugins/b.so".into(),
-                expected_plugin_id: None,
-            },
+            load_command("/plugins/b.so", None),
             reload("a"),
             unload("a"),
             set_enabled("a", false),
             set_enabled("a", true),
-            shutdown_command(h, Duration::from_secs(60)),
+            Command::Shutdown {
+                timeout: Duration::from_secs(60),
+            },
         ];
         for command in commands {
             h.submit(command);
-            let effects = h.effects();
-            assert!(
-                matches!(
-                    effects.as_slice(),
-                    [Effect::Complete {
-                        outcome: Outcome::Failed(CommandError::ShuttingDown),
-                        ..
-                    }]
-                ),
-                "{effects:?}"
-            );
+            assert_eq!(failed_alone(&h.effects()), &CommandError::ShuttingDown);
         }
         h.submit(Command::Snapshot);
         assert!(matches!(
@@ -872,9 +756,8 @@ fn a_shutting_down_core_refuses_work_but_answers_snapshots() {
     assert_eq!(drain_of(&h, generation), (DrainReason::Shutdown, None));
     // Holds may still be released, and the shutdown ends; it still refuses work after.
     h.core.release_instance(h.now, instance).unwrap();
-    for token in close_tokens(h.effects()) {
-        h.core.closed(h.now, token, CloseOutcome::Unmapped).unwrap();
-    }
+    let tokens = close_tokens(h.effects());
+    h.unmap(tokens);
     assert_eq!(shutdown_report(&h.effects(), request), Some(Vec::new()));
     refuses_work(&mut h);
 }
@@ -882,11 +765,9 @@ fn a_shutting_down_core_refuses_work_but_answers_snapshots() {
 #[test]
 fn a_shutdown_waits_for_its_deadline_through_stalled_drains() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let generation = h.load("a", "1");
-    h.instance(owner, "a");
+    let (_, generation, _) = h.load_held("a");
     let start = h.now;
-    let request = shutdown(&mut h, Duration::from_secs(60));
+    let request = h.shutdown(Duration::from_secs(60));
     h.effects();
     // The drain is reported stalled long before the shutdown gives up.
     assert_eq!(h.core.poll_timeout(), Some(start + TIMEOUT));
@@ -911,10 +792,8 @@ fn a_shutdown_waits_for_its_deadline_through_stalled_drains() {
 #[test]
 fn a_release_after_a_stalled_shutdown_still_collects() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let generation = h.load("a", "1");
-    let instance = h.instance(owner, "a");
-    let request = shutdown(&mut h, Duration::from_secs(2));
+    let (_, generation, instance) = h.load_held("a");
+    let request = h.shutdown(Duration::from_secs(2));
     h.effects();
     h.now += Duration::from_secs(2);
     h.core.handle_timeout(h.now);
@@ -922,12 +801,9 @@ fn a_release_after_a_stalled_shutdown_still_collects() {
     assert_eq!(stalled.len(), 1);
     assert_eq!(stalled[0].generation, generation);
     h.core.release_instance(h.now, instance).unwrap();
-    let tokens = close_tokens(h.effects());
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(tokens[0].generation(), generation);
-    for token in tokens {
-        h.core.closed(h.now, token, CloseOutcome::Unmapped).unwrap();
-    }
+    let token = only_close(h.effects());
+    assert_eq!(token.generation(), generation);
+    h.unmap([token]);
     let effects = h.effects();
     assert!(outcomes(&effects).is_empty(), "the shutdown completed once");
     assert_eq!(h.state(generation), GenerationState::Closed);
@@ -947,17 +823,9 @@ fn stale_keys_are_typed_not_found_even_after_their_slot_is_reused() {
     let stale_instance = h.instance(owner, "a");
     h.core.release_instance(h.now, stale_instance).unwrap();
     let instance = h.instance(owner, "a");
-    let stale_ticket = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap()
-        .key;
+    let stale_ticket = h.ticket(owner, "a").key;
     h.core.ticket_dropped(h.now, stale_ticket).unwrap();
-    let ticket = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap()
-        .key;
+    let ticket = h.ticket(owner, "a").key;
     let (stale_pin, _) = h.core.pin(h.now, None, "a").unwrap();
     h.core.unpin(h.now, stale_pin).unwrap();
     let (pin, _) = h.core.pin(h.now, None, "a").unwrap();
@@ -978,11 +846,7 @@ fn stale_keys_are_typed_not_found_even_after_their_slot_is_reused() {
     let (newest, _) = h.reload("a", "3");
     assert_eq!(slot_index(old), slot_index(newest));
     let instance = h.instance(owner, "a");
-    let ticket = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap()
-        .key;
+    let ticket = h.ticket(owner, "a").key;
     let (pin, _) = h.core.pin(h.now, None, "a").unwrap();
     let load = h.start_load(reload("a"));
     h.effects();
@@ -1109,9 +973,7 @@ fn each_close_result_sets_the_state_and_is_reported() {
 #[test]
 fn cleanup_refuses_generations_not_closed_yet() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    let instance = h.instance(owner, "a");
+    let (_, old, instance) = h.load_held("a");
     h.reload("a", "2");
     assert_eq!(h.core.cleanup(old), Err(CleanupError::NotClosed(old)));
     h.core.release_instance(h.now, instance).unwrap();
@@ -1129,9 +991,7 @@ fn cleanup_refuses_generations_not_closed_yet() {
 #[test]
 fn queries_read_only_active_generations() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    h.instance(owner, "a");
+    let (_, old, _) = h.load_held("a");
     let listed = |h: &Harness| -> Vec<(String, GenerationKey)> {
         h.core
             .list()
@@ -1163,9 +1023,7 @@ fn a_snapshot_lists_plugins_generations_and_live_records() {
     h.load("b", "1");
     let old = h.load("a", "1");
     h.instance(owner, "a");
-    h.core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap();
+    h.ticket(owner, "a");
     h.core.pin(h.now, Some(owner), "a").unwrap();
     h.core.pin(h.now, None, "a").unwrap();
     let (new, _) = h.reload("a", "2");

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::module::{CapabilityInfo, CloseOutcome, ModuleInfo};
-use crate::owner::{OwnerKey, ReserveError, Subscription, TicketError};
+use crate::owner::{InstanceKey, OwnerKey, ReserveError, Subscription, Ticket, TicketError};
 
 pub(super) const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -27,6 +27,34 @@ pub(super) fn module(plugin_id: &str, version: &str) -> ModuleInfo {
             display_name: "WAV".to_owned(),
             default_config: Vec::new(),
         }],
+    }
+}
+
+/// The command that loads the library at `path`, which must hold `expected_plugin_id` if
+/// one is given.
+pub(super) fn load_command(path: &str, expected_plugin_id: Option<&str>) -> Command {
+    Command::Load {
+        path: path.into(),
+        expected_plugin_id: expected_plugin_id.map(str::to_owned),
+    }
+}
+
+pub(super) fn reload(plugin_id: &str) -> Command {
+    Command::Reload {
+        plugin_id: plugin_id.into(),
+    }
+}
+
+pub(super) fn unload(plugin_id: &str) -> Command {
+    Command::Unload {
+        plugin_id: plugin_id.into(),
+    }
+}
+
+pub(super) fn set_enabled(plugin_id: &str, enabled: bool) -> Command {
+    Command::SetEnabled {
+        plugin_id: plugin_id.into(),
+        enabled,
     }
 }
 
@@ -84,12 +112,21 @@ impl Harness {
         self.effects()
     }
 
+    /// Answers `load` with `module`: the generation made of it, whether it serves or not,
+    /// and the effects.
+    pub(super) fn finish_generation(
+        &mut self,
+        load: LoadKey,
+        module: ModuleInfo,
+    ) -> (GenerationKey, Vec<Effect>) {
+        let generation = self.core.load_finished(self.now, load, Ok(module)).unwrap();
+        (generation.unwrap(), self.effects())
+    }
+
     /// Loads `plugin_id` from its own path and returns its active generation.
     pub(super) fn load(&mut self, plugin_id: &str, version: &str) -> GenerationKey {
-        let load = self.start_load(Command::Load {
-            path: PathBuf::from(format!("/plugins/{plugin_id}.so")),
-            expected_plugin_id: Some(plugin_id.to_owned()),
-        });
+        let path = format!("/plugins/{plugin_id}.so");
+        let load = self.start_load(load_command(&path, Some(plugin_id)));
         self.finish(load, Ok(module(plugin_id, version)));
         self.core.active_generation(plugin_id).unwrap()
     }
@@ -99,23 +136,44 @@ impl Harness {
         plugin_id: &str,
         version: &str,
     ) -> (GenerationKey, Vec<Effect>) {
-        let load = self.start_load(Command::Reload {
-            plugin_id: plugin_id.to_owned(),
-        });
+        let load = self.start_load(reload(plugin_id));
         let effects = self.finish(load, Ok(module(plugin_id, version)));
         (self.core.active_generation(plugin_id).unwrap(), effects)
     }
 
-    pub(super) fn instance(
-        &mut self,
-        owner: OwnerKey,
-        plugin_id: &str,
-    ) -> crate::owner::InstanceKey {
-        let ticket = self
-            .core
+    /// Reserves a ticket of `owner` for the WAV decoder of `plugin_id`.
+    pub(super) fn ticket(&mut self, owner: OwnerKey, plugin_id: &str) -> Ticket {
+        self.core
             .reserve_ticket(self.now, owner, plugin_id, "decoder", "wav", 1)
-            .unwrap();
+            .unwrap()
+    }
+
+    pub(super) fn instance(&mut self, owner: OwnerKey, plugin_id: &str) -> InstanceKey {
+        let ticket = self.ticket(owner, plugin_id);
         self.core.ticket_created(self.now, ticket.key).unwrap()
+    }
+
+    /// Registers an owner, loads `plugin_id` and has the owner hold one instance of it:
+    /// the owner, the generation it holds, and the instance.
+    pub(super) fn load_held(&mut self, plugin_id: &str) -> (OwnerKey, GenerationKey, InstanceKey) {
+        let owner = self.core.register_owner("audio.decode");
+        let generation = self.load(plugin_id, "1");
+        let instance = self.instance(owner, plugin_id);
+        (owner, generation, instance)
+    }
+
+    /// Submits a shutdown that gives up `within` from now.
+    pub(super) fn shutdown(&mut self, within: Duration) -> RequestId {
+        self.submit(Command::Shutdown { timeout: within })
+    }
+
+    /// Answers each close of `tokens`: the code is unmapped.
+    pub(super) fn unmap(&mut self, tokens: impl IntoIterator<Item = CloseToken>) {
+        for token in tokens {
+            self.core
+                .closed(self.now, token, CloseOutcome::Unmapped)
+                .unwrap();
+        }
     }
 
     pub(super) fn state(&self, generation: GenerationKey) -> GenerationState {
@@ -131,6 +189,28 @@ pub(super) fn close_tokens(effects: Vec<Effect>) -> Vec<CloseToken> {
             _ => None,
         })
         .collect()
+}
+
+/// The one close among `effects`: exactly one generation is collected.
+pub(super) fn only_close(effects: Vec<Effect>) -> CloseToken {
+    let mut tokens = close_tokens(effects);
+    assert_eq!(tokens.len(), 1, "one close: {tokens:?}");
+    tokens.pop().unwrap()
+}
+
+/// The report of the shutdown `request`, if it completed among `effects`.
+pub(super) fn shutdown_report(
+    effects: &[Effect],
+    request: RequestId,
+) -> Option<Vec<StalledGeneration>> {
+    effects.iter().find_map(|e| match e {
+        Effect::Complete {
+            request_id,
+            outcome: Outcome::ShutDown { stalled },
+            ..
+        } if *request_id == request => Some(stalled.clone()),
+        _ => None,
+    })
 }
 
 pub(super) fn outcomes(effects: &[Effect]) -> Vec<&Outcome> {
@@ -156,10 +236,7 @@ pub(super) fn notified(effects: &[Effect]) -> Vec<OwnerKey> {
 #[test]
 fn first_load_becomes_active_and_completes() {
     let mut h = Harness::new();
-    let load = h.start_load(Command::Load {
-        path: "/plugins/a.so".into(),
-        expected_plugin_id: None,
-    });
+    let load = h.start_load(load_command("/plugins/a.so", None));
     let effects = h.finish(load, Ok(module("a", "1")));
     let generation = h.core.active_generation("a").unwrap();
     assert_eq!(h.state(generation), GenerationState::Active);
@@ -175,9 +252,7 @@ fn first_load_becomes_active_and_completes() {
 fn reload_activates_the_new_generation_only_after_it_loaded() {
     let mut h = Harness::new();
     let old = h.load("a", "1");
-    let load = h.start_load(Command::Reload {
-        plugin_id: "a".into(),
-    });
+    let load = h.start_load(reload("a"));
     // Until the load is answered, the old generation keeps serving.
     assert_eq!(h.core.active_generation("a"), Some(old));
     let effects = h.finish(load, Ok(module("a", "2")));
@@ -185,18 +260,14 @@ fn reload_activates_the_new_generation_only_after_it_loaded() {
     assert_ne!(new, old);
     // Nothing held the old generation: it is collected in the same step.
     assert_eq!(h.state(old), GenerationState::Closing);
-    let tokens = close_tokens(effects);
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(tokens[0].generation(), old);
+    assert_eq!(only_close(effects).generation(), old);
 }
 
 #[test]
 fn failed_reload_leaves_the_old_generation_active() {
     let mut h = Harness::new();
     let old = h.load("a", "1");
-    let load = h.start_load(Command::Reload {
-        plugin_id: "a".into(),
-    });
+    let load = h.start_load(reload("a"));
     let failure = LoadFailure {
         step: "open".into(),
         message: "truncated".into(),
@@ -214,9 +285,7 @@ fn failed_reload_leaves_the_old_generation_active() {
 #[test]
 fn a_draining_generation_is_collected_when_its_last_instance_goes() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    let instance = h.instance(owner, "a");
+    let (_, old, instance) = h.load_held("a");
     let (_, effects) = h.reload("a", "2");
     assert!(close_tokens(effects).is_empty());
     assert!(matches!(h.state(old), GenerationState::Draining { .. }));
@@ -231,10 +300,7 @@ fn a_ticket_pins_its_generation_across_a_reload() {
     let mut h = Harness::new();
     let owner = h.core.register_owner("audio.decode");
     let old = h.load("a", "1");
-    let ticket = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap();
+    let ticket = h.ticket(owner, "a");
     assert_eq!(ticket.generation, old);
     let (_, effects) = h.reload("a", "2");
     assert!(close_tokens(effects).is_empty(), "the ticket holds it");
@@ -250,14 +316,8 @@ fn dropped_and_failed_tickets_release_their_hold() {
     let mut h = Harness::new();
     let owner = h.core.register_owner("audio.decode");
     let old = h.load("a", "1");
-    let first = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap();
-    let second = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap();
+    let first = h.ticket(owner, "a");
+    let second = h.ticket(owner, "a");
     h.reload("a", "2");
     assert_eq!(h.core.generation(old).unwrap().holds.tickets, 2);
     h.core.ticket_failed(h.now, first.key).unwrap();
@@ -276,9 +336,7 @@ fn an_in_flight_pin_holds_its_generation() {
     let old = h.load("a", "1");
     let (pin, pinned) = h.core.pin(h.now, None, "a").unwrap();
     assert_eq!(pinned, old);
-    h.submit(Command::Unload {
-        plugin_id: "a".into(),
-    });
+    h.submit(unload("a"));
     assert!(close_tokens(h.effects()).is_empty());
     h.core.unpin(h.now, pin).unwrap();
     assert_eq!(close_tokens(h.effects()).len(), 1);
@@ -310,10 +368,7 @@ fn reserving_reports_typed_errors() {
             ..
         })
     ));
-    h.submit(Command::SetEnabled {
-        plugin_id: "a".into(),
-        enabled: false,
-    });
+    h.submit(set_enabled("a", false));
     assert!(matches!(
         h.core.reserve_ticket(now, owner, "a", "decoder", "wav", 1),
         Err(ReserveError::Disabled { .. })
@@ -396,9 +451,7 @@ fn draining_notices_coalesce_what_an_owner_holds_or_subscribes_to() {
     assert_eq!(h.core.draining_notices(bystander).unwrap(), []);
 
     // An unload leaves nothing to recreate from.
-    h.submit(Command::Unload {
-        plugin_id: "b".into(),
-    });
+    h.submit(unload("b"));
     let notices = h.core.draining_notices(bystander).unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!(
@@ -416,9 +469,7 @@ fn draining_notices_coalesce_what_an_owner_holds_or_subscribes_to() {
 #[test]
 fn a_stalled_drain_is_reported_with_backoff_and_never_closed() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    h.instance(owner, "a");
+    let (owner, old, _) = h.load_held("a");
     h.instance(owner, "a");
     h.reload("a", "2");
     let start = h.now;
@@ -476,9 +527,7 @@ fn shutdown_completes_once_everything_is_collected_and_closed() {
     let a = h.load("a", "1");
     let b = h.load("b", "1");
     let instance = h.instance(owner, "a");
-    let request = h.submit(Command::Shutdown {
-        timeout: Duration::from_secs(60),
-    });
+    let request = h.shutdown(Duration::from_secs(60));
     let tokens = close_tokens(h.effects());
     assert_eq!(
         tokens
@@ -488,45 +537,26 @@ fn shutdown_completes_once_everything_is_collected_and_closed() {
         [b]
     );
     assert!(matches!(h.state(a), GenerationState::Draining { .. }));
-    for token in tokens {
-        h.core.closed(h.now, token, CloseOutcome::Unmapped).unwrap();
-    }
+    h.unmap(tokens);
     assert!(outcomes(&h.effects()).is_empty(), "a is still held");
     h.core.release_instance(h.now, instance).unwrap();
-    for token in close_tokens(h.effects()) {
-        h.core.closed(h.now, token, CloseOutcome::Unmapped).unwrap();
-    }
-    let effects = h.effects();
-    assert!(effects.iter().any(|e| matches!(
-        e,
-        Effect::Complete { request_id, outcome: Outcome::ShutDown { stalled }, .. }
-            if *request_id == request && stalled.is_empty()
-    )));
+    let tokens = close_tokens(h.effects());
+    h.unmap(tokens);
+    assert_eq!(shutdown_report(&h.effects(), request), Some(Vec::new()));
     assert_eq!(h.core.poll_timeout(), None);
 }
 
 #[test]
 fn shutdown_at_its_deadline_reports_who_holds_what_and_closes_nothing() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let a = h.load("a", "1");
-    h.instance(owner, "a");
+    let (_, a, _) = h.load_held("a");
     let deadline = h.now + Duration::from_secs(2);
-    h.submit(Command::Shutdown {
-        timeout: Duration::from_secs(2),
-    });
+    let request = h.shutdown(Duration::from_secs(2));
     h.effects();
     assert_eq!(h.core.poll_timeout(), Some(deadline));
     h.core.handle_timeout(deadline);
     let effects = h.effects();
-    let stalled = effects.iter().find_map(|e| match e {
-        Effect::Complete {
-            outcome: Outcome::ShutDown { stalled },
-            ..
-        } => Some(stalled.clone()),
-        _ => None,
-    });
-    let stalled = stalled.unwrap();
+    let stalled = shutdown_report(&effects, request).unwrap();
     assert_eq!(stalled.len(), 1);
     assert_eq!(stalled[0].generation, a);
     assert_eq!(stalled[0].holders[0].holds.instances, 1);
@@ -606,13 +636,8 @@ fn closes_record_what_the_os_did_and_cleanup_forgets_the_key() {
 #[test]
 fn unregistering_an_owner_releases_everything_it_holds() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    let old = h.load("a", "1");
-    let instance = h.instance(owner, "a");
-    let ticket = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap();
+    let (owner, old, instance) = h.load_held("a");
+    let ticket = h.ticket(owner, "a");
     h.core.pin(h.now, Some(owner), "a").unwrap();
     h.reload("a", "2");
     let released = h.core.unregister_owner(h.now, owner).unwrap();
@@ -620,9 +645,7 @@ fn unregistering_an_owner_releases_everything_it_holds() {
         (released.instances, released.tickets, released.pins),
         (1, 1, 1)
     );
-    let tokens = close_tokens(h.effects());
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(tokens[0].generation(), old);
+    assert_eq!(only_close(h.effects()).generation(), old);
     assert!(h.core.instance(instance).is_err());
     assert!(h.core.ticket_dropped(h.now, ticket.key).is_err());
     assert!(h.core.owner_name(owner).is_err());
@@ -632,17 +655,11 @@ fn unregistering_an_owner_releases_everything_it_holds() {
 fn disable_drains_and_enable_reopens_from_the_recorded_path() {
     let mut h = Harness::new();
     let old = h.load("a", "1");
-    h.submit(Command::SetEnabled {
-        plugin_id: "a".into(),
-        enabled: false,
-    });
+    h.submit(set_enabled("a", false));
     assert_eq!(close_tokens(h.effects()).len(), 1);
     assert_eq!(h.core.active_generation("a"), None);
     assert_eq!(h.state(old), GenerationState::Closing);
-    h.submit(Command::SetEnabled {
-        plugin_id: "a".into(),
-        enabled: true,
-    });
+    h.submit(set_enabled("a", true));
     let effects = h.effects();
     let Some(Effect::Open { load, path, .. }) =
         effects.iter().find(|e| matches!(e, Effect::Open { .. }))
@@ -662,12 +679,8 @@ fn disable_drains_and_enable_reopens_from_the_recorded_path() {
 fn an_unload_overtaking_a_reload_cancels_it() {
     let mut h = Harness::new();
     h.load("a", "1");
-    let load = h.start_load(Command::Reload {
-        plugin_id: "a".into(),
-    });
-    h.submit(Command::Unload {
-        plugin_id: "a".into(),
-    });
+    let load = h.start_load(reload("a"));
+    h.submit(unload("a"));
     assert_eq!(close_tokens(h.effects()).len(), 1);
     let effects = h.finish(load, Ok(module("a", "2")));
     assert_eq!(
@@ -684,15 +697,9 @@ fn an_unload_overtaking_a_reload_cancels_it() {
 
 /// Two loads of plugin `a` in flight at once: `older` submitted first, `newer` second.
 fn two_loads_of_one_plugin(h: &mut Harness) -> (LoadKey, LoadKey) {
-    let older = h.start_load(Command::Load {
-        path: "/plugins/a-1.so".into(),
-        expected_plugin_id: None,
-    });
+    let older = h.start_load(load_command("/plugins/a-1.so", None));
     h.now += Duration::from_millis(1);
-    let newer = h.start_load(Command::Load {
-        path: "/plugins/a-2.so".into(),
-        expected_plugin_id: None,
-    });
+    let newer = h.start_load(load_command("/plugins/a-2.so", None));
     (older, newer)
 }
 
@@ -710,10 +717,7 @@ fn an_older_load_that_finishes_last_never_becomes_active() {
 
     // The older build's init took longer: it finishes last.
     h.now += Duration::from_secs(3);
-    h.core
-        .load_finished(h.now, older, Ok(module("a", "1")))
-        .unwrap();
-    let effects = h.effects();
+    let effects = h.finish(older, Ok(module("a", "1")));
     assert_eq!(
         outcomes(&effects),
         [&Outcome::Failed(CommandError::Superseded {
@@ -737,11 +741,10 @@ fn an_older_load_that_finishes_last_never_becomes_active() {
             _ => None,
         })
         .collect();
-    let tokens = close_tokens(effects);
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(drained, [(tokens[0].generation(), DrainReason::Superseded)]);
-    assert_ne!(tokens[0].generation(), active);
-    assert_eq!(h.state(tokens[0].generation()), GenerationState::Closing);
+    let superseded = only_close(effects).generation();
+    assert_eq!(drained, [(superseded, DrainReason::Superseded)]);
+    assert_ne!(superseded, active);
+    assert_eq!(h.state(superseded), GenerationState::Closing);
 }
 
 #[test]
@@ -784,9 +787,7 @@ fn an_older_load_finishing_after_a_newer_one_and_an_unload_stays_out() {
     let mut h = Harness::new();
     let (older, newer) = two_loads_of_one_plugin(&mut h);
     h.finish(newer, Ok(module("a", "2")));
-    h.submit(Command::Unload {
-        plugin_id: "a".into(),
-    });
+    h.submit(unload("a"));
     h.effects();
     // The older load named no plugin, so the unload could not cancel it; it is still
     // older than the load that made `a` active before the unload.
@@ -803,14 +804,8 @@ fn an_older_load_finishing_after_a_newer_one_and_an_unload_stays_out() {
 #[test]
 fn the_order_of_loads_is_per_plugin() {
     let mut h = Harness::new();
-    let a = h.start_load(Command::Load {
-        path: "/plugins/a.so".into(),
-        expected_plugin_id: None,
-    });
-    let b = h.start_load(Command::Load {
-        path: "/plugins/b.so".into(),
-        expected_plugin_id: None,
-    });
+    let a = h.start_load(load_command("/plugins/a.so", None));
+    let b = h.start_load(load_command("/plugins/b.so", None));
     h.finish(b, Ok(module("b", "1")));
     let effects = h.finish(a, Ok(module("a", "1")));
     assert!(matches!(
@@ -824,10 +819,7 @@ fn the_order_of_loads_is_per_plugin() {
 #[test]
 fn a_library_with_another_plugin_id_is_rejected() {
     let mut h = Harness::new();
-    let load = h.start_load(Command::Load {
-        path: "/plugins/a.so".into(),
-        expected_plugin_id: Some("a".into()),
-    });
+    let load = h.start_load(load_command("/plugins/a.so", Some("a")));
     let effects = h.finish(load, Ok(module("b", "1")));
     assert!(matches!(
         outcomes(&effects).as_slice(),
@@ -863,10 +855,7 @@ fn many_generations_of_one_plugin_drain_at_once() {
 fn loading_an_active_plugin_again_is_a_reload_from_the_new_path() {
     let mut h = Harness::new();
     let old = h.load("a", "1");
-    let load = h.start_load(Command::Load {
-        path: "/elsewhere/a.so".into(),
-        expected_plugin_id: None,
-    });
+    let load = h.start_load(load_command("/elsewhere/a.so", None));
     let effects = h.finish(load, Ok(module("a", "2")));
     assert!(matches!(
         outcomes(&effects).as_slice(),
@@ -904,12 +893,8 @@ fn every_command_completes_once_with_its_submitter() {
 #[test]
 fn an_unloaded_plugin_that_still_drains_is_draining_only() {
     let mut h = Harness::new();
-    let owner = h.core.register_owner("audio.decode");
-    h.load("a", "1");
-    let instance = h.instance(owner, "a");
-    h.submit(Command::Unload {
-        plugin_id: "a".into(),
-    });
+    let (owner, _, instance) = h.load_held("a");
+    h.submit(unload("a"));
     assert!(matches!(
         h.core
             .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1),
@@ -939,9 +924,7 @@ fn a_zero_drain_timeout_cannot_make_stalled_reports_spin() {
         now,
         next_request: 0,
     };
-    let owner = h.core.register_owner("audio.decode");
-    h.load("a", "1");
-    h.instance(owner, "a");
+    h.load_held("a");
     h.reload("a", "2");
     let first = h.core.poll_timeout().unwrap();
     assert!(first > now);
@@ -970,15 +953,9 @@ fn one_of_each(h: &mut Harness) -> Keys {
     let token = close_tokens(effects).pop().unwrap();
     let closing = token.generation();
     let instance = h.instance(owner, "a");
-    let ticket = h
-        .core
-        .reserve_ticket(h.now, owner, "a", "decoder", "wav", 1)
-        .unwrap()
-        .key;
+    let ticket = h.ticket(owner, "a").key;
     let (pin, _) = h.core.pin(h.now, Some(owner), "a").unwrap();
-    let load = h.start_load(Command::Reload {
-        plugin_id: "a".into(),
-    });
+    let load = h.start_load(reload("a"));
     Keys {
         owner,
         generation,
@@ -1113,9 +1090,7 @@ fn keys_and_close_tokens_of_another_core_are_refused() {
     );
 
     // A foreign owner is refused as such even where a shutdown refuses everything else.
-    b.submit(Command::Shutdown {
-        timeout: Duration::ZERO,
-    });
+    b.shutdown(Duration::ZERO);
     let owner = NotFoundError::Foreign(Foreign::Owner(ka.owner));
     assert_eq!(
         b.core
