@@ -422,38 +422,3 @@ mod json {
         assert_eq!(documented, code);
     }
 }
-
-/// Prints the event sections of `docs/events.md` from the schema:
-/// `PLUGIN_RUNTIME_PRINT_EVENT_DOCS=1 cargo test -p plugin-runtime --lib print_event_docs -- --nocapture`.
-#[test]
-fn print_event_docs() {
-    if std::env::var_os("PLUGIN_RUNTIME_PRINT_EVENT_DOCS").is_none() {
-        return;
-    }
-    let mut topic = "";
-    for s in SCHEMA {
-        if s.topic != topic {
-            topic = s.topic;
-            println!("### Topic `{topic}`\n");
-        }
-        println!(
-            "#### `{}` / `{}`\n\n{}.\n",
-            s.topic,
-            s.event,
-            capitalize(s.meaning)
-        );
-        println!("| field | type | meaning |\n| --- | --- | --- |");
-        for f in s.fields {
-            println!("| `{}` | `{}` | {} |", f.name, f.ty, f.meaning);
-        }
-        println!();
-    }
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}

@@ -142,7 +142,7 @@ impl Lifecycle {
                 OwnerSnapshot {
                     owner,
                     name: record.name.clone(),
-                    thread: None,
+                    thread: record.thread.clone(),
                     instances: holds.instances,
                     tickets: holds.tickets,
                     pins: holds.pins,

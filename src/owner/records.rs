@@ -62,6 +62,8 @@ pub(crate) struct OwnerRecord {
     /// reused, so the arena's order is not that order).
     pub(crate) made: u64,
     pub(crate) name: String,
+    /// The thread it registered from, if the caller said.
+    pub(crate) thread: Option<String>,
     pub(crate) subscriptions: Vec<Subscription>,
 }
 

@@ -12,10 +12,24 @@ use crate::generation::{Hold, Lifecycle, NotFoundError};
 impl Lifecycle {
     /// Registers an owner: a named role bound to one thread.
     pub fn register_owner(&mut self, name: impl Into<String>) -> OwnerKey {
+        self.insert_owner(name.into(), None)
+    }
+
+    /// Registers an owner and the thread it runs on, which snapshots show.
+    pub fn register_owner_on(
+        &mut self,
+        name: impl Into<String>,
+        thread: impl Into<String>,
+    ) -> OwnerKey {
+        self.insert_owner(name.into(), Some(thread.into()))
+    }
+
+    fn insert_owner(&mut self, name: String, thread: Option<String>) -> OwnerKey {
         let made = self.next_record();
         self.owners.insert(OwnerRecord {
             made,
-            name: name.into(),
+            name,
+            thread,
             subscriptions: Vec::new(),
         })
     }

@@ -39,7 +39,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,8 +141,6 @@ pub struct Router {
     waiters: HashSet<RequestId>,
     listeners: Vec<(ListenerId, EventFilter)>,
     next_listener: u64,
-    /// The thread each owner registered from, for snapshots.
-    owner_threads: HashMap<OwnerKey, String>,
     counters: Counters,
     actions: VecDeque<Action>,
 }
@@ -157,7 +155,6 @@ impl Router {
             waiters: HashSet::new(),
             listeners: Vec::new(),
             next_listener: 0,
-            owner_threads: HashMap::new(),
             counters: Counters::default(),
             actions: VecDeque::new(),
         }
@@ -208,25 +205,6 @@ impl Router {
         self.waiters.remove(&request_id);
     }
 
-    /// Registers an owner (see
-    /// [`Lifecycle::register_owner`](crate::generation::Lifecycle::register_owner)),
-    /// remembering the thread it runs on for snapshots.
-    pub fn register_owner(
-        &mut self,
-        name: impl Into<String>,
-        thread: impl Into<String>,
-    ) -> OwnerKey {
-        let owner = self.core.register_owner(name);
-        self.owner_threads.insert(owner, thread.into());
-        owner
-    }
-
-    /// Forgets an owner's thread; call with
-    /// [`Lifecycle::unregister_owner`](crate::generation::Lifecycle::unregister_owner).
-    pub fn forget_owner(&mut self, owner: OwnerKey) {
-        self.owner_threads.remove(&owner);
-    }
-
     /// Adds a listener: every later record that `filter` matches names it.
     pub fn listen(&mut self, filter: EventFilter) -> ListenerId {
         let id = ListenerId(self.next_listener);
@@ -256,16 +234,27 @@ impl Router {
 
     /// The next action, converting the core's effects as needed; `now` stamps records.
     pub fn poll_action(&mut self, now: Instant) -> Option<Action> {
+        self.poll_action_with(now, &mut |_| {})
+    }
+
+    /// As [`poll_action`](Self::poll_action), letting `extras` add what only the caller
+    /// knows (mailbox backlogs, shadow paths) to each snapshot before it is routed and
+    /// published, so the caller and the `command_completed` record carry the same one.
+    pub fn poll_action_with(
+        &mut self,
+        now: Instant,
+        extras: &mut dyn FnMut(&mut Snapshot),
+    ) -> Option<Action> {
         loop {
             if let Some(action) = self.actions.pop_front() {
                 return Some(action);
             }
             let effect = self.core.poll_effect()?;
-            self.route(now, effect);
+            self.route(now, effect, extras);
         }
     }
 
-    fn route(&mut self, now: Instant, effect: Effect) {
+    fn route(&mut self, now: Instant, effect: Effect, extras: &mut dyn FnMut(&mut Snapshot)) {
         match effect {
             Effect::Open {
                 request_id,
@@ -288,7 +277,8 @@ impl Router {
                 mut outcome,
             } => {
                 if let Outcome::Snapshot(snapshot) = &mut outcome {
-                    self.fill_snapshot(snapshot);
+                    snapshot.counters = self.counters;
+                    extras(snapshot);
                 }
                 self.publish(
                     now,
@@ -369,13 +359,6 @@ impl Router {
             Event::StillMapped { .. } | Event::KeptLoaded { .. } => c.kept_mapped += 1,
             Event::DrainStalled { report: 1, .. } => c.stalled_drains += 1,
             _ => {}
-        }
-    }
-
-    fn fill_snapshot(&self, snapshot: &mut Snapshot) {
-        snapshot.counters = self.counters;
-        for owner in &mut snapshot.owners {
-            owner.thread = self.owner_threads.get(&owner.owner).cloned();
         }
     }
 

@@ -109,7 +109,7 @@ fn records_are_numbered_from_one_without_gaps_and_timed_from_the_origin() {
 #[test]
 fn an_outcome_goes_to_its_waiter_else_its_owner_else_nowhere() {
     let mut s = Setup::new();
-    let owner = s.router.register_owner("control", "main");
+    let owner = s.router.core_mut().register_owner_on("control", "main");
     let waited = s.submit(Some(owner), Command::Snapshot, true);
     let owned = s.submit(Some(owner), Command::Snapshot, false);
     let nobody = s.submit(None, Command::Snapshot, false);
@@ -202,9 +202,12 @@ fn a_listener_hears_what_its_filter_matches_until_it_leaves() {
 fn a_stall_goes_to_each_owner_holding_the_generation_once_per_report() {
     let mut s = Setup::new();
     s.load("a", Ok(module("a")));
-    let audio = s.router.register_owner("audio", "audio-thread");
-    let ui = s.router.register_owner("ui", "ui-thread");
-    let bystander = s.router.register_owner("bystander", "other");
+    let audio = s
+        .router
+        .core_mut()
+        .register_owner_on("audio", "audio-thread");
+    let ui = s.router.core_mut().register_owner_on("ui", "ui-thread");
+    let bystander = s.router.core_mut().register_owner_on("bystander", "other");
     let old = s.router.core().active_generation("a").unwrap();
     let now = s.now;
     let core = s.router.core_mut();
@@ -249,7 +252,10 @@ fn a_stall_goes_to_each_owner_holding_the_generation_once_per_report() {
 #[test]
 fn counters_count_what_happened_and_snapshots_carry_them_with_threads() {
     let mut s = Setup::new();
-    let owner = s.router.register_owner("audio", "audio-thread");
+    let owner = s
+        .router
+        .core_mut()
+        .register_owner_on("audio", "audio-thread");
     s.load("a", Ok(module("a")));
     let reload = s.load("a", Ok(module("a")));
     let token_generation = reload.iter().find_map(|a| match a {
@@ -305,7 +311,6 @@ fn counters_count_what_happened_and_snapshots_carry_them_with_threads() {
     );
     assert_eq!(snapshot.owners.len(), 1);
     assert_eq!(snapshot.owners[0].thread.as_deref(), Some("audio-thread"));
-    s.router.forget_owner(owner);
 }
 
 #[test]

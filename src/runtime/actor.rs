@@ -219,12 +219,11 @@ impl Actor {
                 held_back,
                 reply,
             } => {
-                let key = self.router.register_owner(name, thread);
+                let key = self.router.core_mut().register_owner_on(name, thread);
                 self.mailboxes.insert(key, Outbox::new(mailbox, held_back));
                 if reply.send(key).is_err() {
                     // The registering thread left before hearing back; it holds nothing.
                     let _ = self.router.core_mut().unregister_owner(now, key);
-                    self.router.forget_owner(key);
                     self.mailboxes.remove(&key);
                 }
             }
@@ -364,7 +363,6 @@ impl Actor {
                     .unregister_owner(now, owner)
                     .map(|_| ())
                     .map_err(|e| e.to_string());
-                self.router.forget_owner(owner);
                 self.mailboxes.remove(&owner);
                 self.lagging.retain(|o| *o != owner);
                 result
@@ -448,7 +446,22 @@ impl Actor {
     }
 
     fn perform_effects(&mut self) {
-        while let Some(action) = self.router.poll_action(Instant::now()) {
+        loop {
+            // What only the runtime knows goes into a snapshot once, before the router
+            // hands the same one to its caller and to the `command_completed` record.
+            let (mailboxes, libraries, closed_shadows) =
+                (&self.mailboxes, &self.libraries, &self.closed_shadows);
+            let mut extras = |snapshot: &mut Snapshot| {
+                fill_snapshot(snapshot, mailboxes, |generation| {
+                    libraries
+                        .get(generation)
+                        .map(|library| library.shadow_path().to_path_buf())
+                        .or_else(|| closed_shadows.get(&generation).cloned())
+                });
+            };
+            let Some(action) = self.router.poll_action_with(Instant::now(), &mut extras) else {
+                break;
+            };
             self.perform(action);
         }
     }
@@ -497,9 +510,8 @@ impl Actor {
             }
             Action::Reply {
                 request_id,
-                mut outcome,
+                outcome,
             } => {
-                self.fill_snapshot(&mut outcome);
                 self.spans.remove(&request_id);
                 if let Some(waiter) = self.waiters.remove(&request_id) {
                     // A caller that timed out and left is ignored on purpose: it said it
@@ -510,9 +522,8 @@ impl Actor {
             Action::Complete {
                 owner,
                 request_id,
-                mut outcome,
+                outcome,
             } => {
-                self.fill_snapshot(&mut outcome);
                 self.spans.remove(&request_id);
                 if let Some(outbox) = self.mailboxes.get(&owner) {
                     outbox.complete(CommandCompleted {
@@ -522,25 +533,11 @@ impl Actor {
                     });
                 }
             }
-            Action::Publish {
-                mut record,
-                listeners,
-            } => {
+            Action::Publish { record, listeners } => {
                 // Every command completes once; its span goes with it, wherever the
                 // outcome goes (a command without waiter or owner completes nowhere).
                 if let Event::CommandCompleted { request_id, .. } = &record.event {
                     self.spans.remove(request_id);
-                }
-                // A snapshot command's completion carries the snapshot its caller gets,
-                // with what only the runtime knows; the router cannot fill that in.
-                if let Event::CommandCompleted {
-                    outcome: Outcome::Snapshot(_),
-                    ..
-                } = &record.event
-                    && let Event::CommandCompleted { outcome, .. } =
-                        &mut Arc::make_mut(&mut record).event
-                {
-                    self.fill_snapshot(outcome);
                 }
                 log_record(&record);
                 let mut dropped = 0;
@@ -557,20 +554,6 @@ impl Actor {
             #[allow(unreachable_patterns)]
             other => tracing::error!(?other, "an action this actor does not know"),
         }
-    }
-
-    /// Adds what only the runtime knows to a snapshot: mailbox backlogs and shadow
-    /// copies. (Threads and counters come from the router.)
-    fn fill_snapshot(&self, outcome: &mut Outcome) {
-        let Outcome::Snapshot(snapshot) = outcome else {
-            return;
-        };
-        fill_snapshot(snapshot, &self.mailboxes, |generation| {
-            self.libraries
-                .get(generation)
-                .map(|library| library.shadow_path().to_path_buf())
-                .or_else(|| self.closed_shadows.get(&generation).cloned())
-        });
     }
 
     fn job(&mut self, job: LoaderJob) {

@@ -170,7 +170,8 @@ impl Run {
                 let index = self.model.owners.len();
                 let key = self
                     .router
-                    .register_owner(owner_name(index), thread_name(index));
+                    .core_mut()
+                    .register_owner_on(owner_name(index), thread_name(index));
                 self.model.owners.push(MOwner {
                     key,
                     alive: true,
@@ -371,7 +372,6 @@ impl Run {
             .core_mut()
             .unregister_owner(self.now, key)
             .unwrap();
-        self.router.forget_owner(key);
         assert_eq!(
             (released.instances, released.tickets, released.pins),
             (mine.len(), mine_t.len(), mine_p.len())

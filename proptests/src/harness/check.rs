@@ -38,8 +38,8 @@ impl Run {
                 draining: draining.as_ref().map(generation),
             },
             Outcome::Snapshot(snapshot) => {
-                // Filled by the router: every owner's thread, and the counters.
-                self.check_snapshot_owners(snapshot, true);
+                // The router adds the counters.
+                self.check_snapshot_owners(snapshot);
                 let counters = snapshot.counters;
                 assert_eq!(counters, self.router.counters(), "counters of the snapshot");
                 let core = self.router.core().snapshot(self.now);
@@ -216,7 +216,7 @@ impl Run {
             ),
             "live records"
         );
-        self.check_snapshot_owners(&snapshot, false);
+        self.check_snapshot_owners(&snapshot);
         assert_eq!(
             snapshot.generations.len(),
             self.model
@@ -275,8 +275,8 @@ impl Run {
     }
 
     /// The owners of a snapshot are the live owners in registration order, each with
-    /// its name, its holds and (`from_router`) the thread it registered from.
-    pub(super) fn check_snapshot_owners(&self, snapshot: &Snapshot, from_router: bool) {
+    /// its name, the thread it registered from and its holds.
+    pub(super) fn check_snapshot_owners(&self, snapshot: &Snapshot) {
         let owners: Vec<_> = snapshot
             .owners
             .iter()
@@ -302,7 +302,7 @@ impl Run {
                 (
                     self.model.owners[o].key,
                     owner_name(o),
-                    from_router.then(|| thread_name(o)),
+                    Some(thread_name(o)),
                     holds,
                     None,
                 )
