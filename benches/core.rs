@@ -14,6 +14,7 @@ use plugin_runtime::owner::{INSTANCE_RECORD_SIZE, OwnerKey};
 
 fn module(plugin_id: &str) -> ModuleInfo {
     ModuleInfo {
+        digest: None,
         plugin_id: plugin_id.to_owned(),
         version: "1".to_owned(),
         display_name: plugin_id.to_owned(),

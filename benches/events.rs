@@ -16,6 +16,7 @@ use plugin_runtime::routing::{Action, Router};
 
 fn module(plugin_id: &str) -> ModuleInfo {
     ModuleInfo {
+        digest: None,
         plugin_id: plugin_id.to_owned(),
         version: "1.0.0".to_owned(),
         display_name: plugin_id.to_owned(),

@@ -16,6 +16,9 @@ pub struct ModuleInfo {
     pub abi_minor: u32,
     /// The capabilities, in the order the plugin lists them; `(kind, type_id)` is unique.
     pub capabilities: Vec<CapabilityInfo>,
+    /// The SHA-256 digest of the file the module was opened from (the loader's shadow
+    /// copy), if the loader computed one.
+    pub digest: Option<Digest>,
 }
 
 impl ModuleInfo {
@@ -102,4 +105,96 @@ pub struct LoadFailure {
     pub step: String,
     /// What went wrong, for people.
     pub message: String,
+}
+
+/// A SHA-256 digest of a library file.
+///
+/// Its text form (`Display`, `FromStr`, and JSON with the `serde` feature) is the 64
+/// lowercase hexadecimal digits `sha256sum` prints.
+///
+/// ```
+/// use plugin_runtime::module::Digest;
+///
+/// let digest = Digest::of_bytes(b"abc");
+/// let text = digest.to_string();
+/// assert_eq!(text, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+/// assert_eq!(text.parse::<Digest>().unwrap(), digest);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self(sha2::Sha256::digest(bytes).into())
+    }
+
+    /// The digest of everything `reader` yields, read in blocks.
+    ///
+    /// # Errors
+    ///
+    /// The first read error.
+    pub fn of_reader(mut reader: impl std::io::Read) -> std::io::Result<Self> {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        let mut block = [0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut block) {
+                Ok(0) => return Ok(Self(hasher.finalize().into())),
+                Ok(n) => hasher.update(&block[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+/// Why a text is not a [`Digest`]: it must be 64 hexadecimal digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a SHA-256 digest is 64 hexadecimal digits, not `{0}`")]
+pub struct ParseDigestError(pub String);
+
+impl std::str::FromStr for Digest {
+    type Err = ParseDigestError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let refuse = || ParseDigestError(text.chars().take(80).collect());
+        if text.len() != 64 || !text.is_ascii() {
+            return Err(refuse());
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| refuse())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| refuse())?;
+        }
+        Ok(Self(bytes))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }

@@ -58,6 +58,7 @@ pub fn module(path: usize) -> ModuleInfo {
         vec![capability("decoder", "wav", 2)]
     };
     ModuleInfo {
+        digest: None,
         plugin_id: plugin_at(path).to_owned(),
         version: path.to_string(),
         display_name: plugin_at(path).to_owned(),

@@ -30,6 +30,7 @@ fn keys() -> (GenerationKey, crate::owner::OwnerKey) {
         })
         .expect("a load opens a library");
     let module = ModuleInfo {
+        digest: None,
         plugin_id: "example.gain".into(),
         version: "1.0.0".into(),
         display_name: "Gain".into(),

@@ -90,6 +90,7 @@ impl Default for CoreConfig {
 /// use plugin_runtime::loader::{CapabilityInfo, CloseOutcome, ModuleInfo};
 ///
 /// let module = ModuleInfo {
+///     digest: None,
 ///     plugin_id: "wav".into(),
 ///     version: "1".into(),
 ///     display_name: "WAV".into(),

@@ -11,6 +11,7 @@ pub(super) const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) fn module(plugin_id: &str, version: &str) -> ModuleInfo {
     ModuleInfo {
+        digest: None,
         plugin_id: plugin_id.to_owned(),
         version: version.to_owned(),
         display_name: plugin_id.to_owned(),

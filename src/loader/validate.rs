@@ -169,6 +169,7 @@ pub(crate) unsafe fn validate(
 
     Ok(ValidatedModule {
         info: ModuleInfo {
+            digest: None,
             plugin_id,
             version,
             display_name,

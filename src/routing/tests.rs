@@ -10,6 +10,7 @@ use crate::module::{CloseOutcome, ModuleInfo};
 
 fn module(plugin_id: &str) -> ModuleInfo {
     ModuleInfo {
+        digest: None,
         plugin_id: plugin_id.into(),
         version: "1.0.0".into(),
         display_name: plugin_id.into(),

@@ -90,6 +90,7 @@ mod tests {
                     panic!("a load opens");
                 };
                 let module = ModuleInfo {
+                    digest: None,
                     plugin_id: format!("p{i}"),
                     version: "1".into(),
                     display_name: String::new(),

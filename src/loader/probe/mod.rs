@@ -336,6 +336,7 @@ impl Report {
                     abi_minor,
                 } => {
                     report.module = Some(ModuleInfo {
+                        digest: None,
                         plugin_id,
                         version,
                         display_name,
