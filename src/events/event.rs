@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::generation::{
     Command, DrainReason, GenerationKey, HolderReport, Outcome, RequestId, StalledGeneration,
+    SyncMode,
 };
 use crate::module::CapabilityInfo;
 use crate::owner::OwnerKey;
@@ -237,6 +238,35 @@ pub enum Event {
         /// The panic's message, if it had one.
         message: String,
     },
+    /// A directory sync finished, with how many of its entries had each change and
+    /// each action; its outcome (in `command_completed`) lists every entry.
+    DirectorySynced {
+        /// The sync command.
+        request_id: RequestId,
+        /// The directory.
+        #[cfg_attr(feature = "serde", serde(with = "super::serde_util::path"))]
+        dir: PathBuf,
+        /// Its mode.
+        mode: SyncMode,
+        /// Libraries of plugins the runtime did not know.
+        new: u32,
+        /// Libraries that differ from their plugin's recorded library.
+        changed: u32,
+        /// Libraries identical to their plugin's recorded library.
+        unchanged: u32,
+        /// Plugins whose recorded library is gone from the directory.
+        gone: u32,
+        /// Files that could not be fingerprinted or described.
+        unreadable: u32,
+        /// Libraries loaded.
+        loaded: u32,
+        /// Plugins unloaded as gone (reconcile mode).
+        unloaded: u32,
+        /// Plugins disabled as listed (reconcile mode).
+        disabled: u32,
+        /// Entries that failed.
+        failed: u32,
+    },
     /// A command was accepted by the runtime.
     CommandSubmitted {
         /// Its id.
@@ -282,11 +312,12 @@ pub enum EventKind {
     RuntimePoisoned,
     CommandSubmitted,
     CommandCompleted,
+    DirectorySynced,
 }
 
 impl EventKind {
     /// Every kind, in schema order.
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::LoadRequested,
         EventKind::Loaded,
         EventKind::Reloaded,
@@ -302,6 +333,7 @@ impl EventKind {
         EventKind::StillMapped,
         EventKind::KeptLoaded,
         EventKind::CleanedUp,
+        EventKind::DirectorySynced,
         EventKind::ShutdownStarted,
         EventKind::ShutdownFinished,
         EventKind::RuntimePoisoned,
@@ -332,6 +364,7 @@ impl EventKind {
             EventKind::RuntimePoisoned => "runtime_poisoned",
             EventKind::CommandSubmitted => "command_submitted",
             EventKind::CommandCompleted => "command_completed",
+            EventKind::DirectorySynced => "directory_synced",
         }
     }
 
@@ -376,6 +409,7 @@ impl Event {
             Event::RuntimePoisoned { .. } => EventKind::RuntimePoisoned,
             Event::CommandSubmitted { .. } => EventKind::CommandSubmitted,
             Event::CommandCompleted { .. } => EventKind::CommandCompleted,
+            Event::DirectorySynced { .. } => EventKind::DirectorySynced,
         }
     }
 
@@ -412,7 +446,8 @@ impl Event {
             Event::CommandCompleted { outcome, .. } => outcome.plugin_id(),
             Event::ShutdownStarted { .. }
             | Event::ShutdownFinished { .. }
-            | Event::RuntimePoisoned { .. } => None,
+            | Event::RuntimePoisoned { .. }
+            | Event::DirectorySynced { .. } => None,
         }
     }
 }

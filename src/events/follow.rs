@@ -216,7 +216,8 @@ impl Follower {
             | Event::ShutdownFinished { .. }
             | Event::RuntimePoisoned { .. }
             | Event::CommandSubmitted { .. }
-            | Event::CommandCompleted { .. } => {}
+            | Event::CommandCompleted { .. }
+            | Event::DirectorySynced { .. } => {}
         }
     }
 }

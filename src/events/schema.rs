@@ -179,6 +179,44 @@ pub const SCHEMA: &[EventSchema] = &[
         &[PLUGIN, GENERATION],
     ),
     kind(
+        EventKind::DirectorySynced,
+        "a directory sync finished; its command_completed lists every entry",
+        &[
+            REQUEST,
+            field("dir", "path", "the directory"),
+            field("mode", "sync_mode", "additive or reconcile"),
+            field(
+                "new",
+                "u32",
+                "libraries of plugins the runtime did not know",
+            ),
+            field(
+                "changed",
+                "u32",
+                "libraries that differ from their plugin's recorded library",
+            ),
+            field(
+                "unchanged",
+                "u32",
+                "libraries identical to their plugin's recorded library",
+            ),
+            field(
+                "gone",
+                "u32",
+                "plugins whose recorded library left the directory",
+            ),
+            field(
+                "unreadable",
+                "u32",
+                "files that could not be fingerprinted or described",
+            ),
+            field("loaded", "u32", "libraries loaded"),
+            field("unloaded", "u32", "plugins unloaded as gone (reconcile)"),
+            field("disabled", "u32", "plugins disabled as listed (reconcile)"),
+            field("failed", "u32", "entries that failed"),
+        ],
+    ),
+    kind(
         EventKind::ShutdownStarted,
         "shutdown began: every generation drains",
         &[field(

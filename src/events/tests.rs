@@ -8,7 +8,7 @@ use super::filter::EventFilter;
 use super::schema::SCHEMA;
 use crate::generation::{
     Command, CommandError, DrainReason, Effect, GenerationKey, HoldCounts, HolderReport, Lifecycle,
-    LoadFailure, Outcome, RequestId, Snapshot, StalledGeneration,
+    LoadFailure, Outcome, RequestId, Snapshot, StalledGeneration, SyncMode,
 };
 use crate::module::{CapabilityInfo, ModuleInfo};
 
@@ -162,6 +162,20 @@ pub(crate) fn one_of_each() -> Vec<Event> {
             plugin_id: plugin(),
             generation: g,
         },
+        Event::DirectorySynced {
+            request_id: RequestId(6),
+            dir: PathBuf::from("plugins"),
+            mode: SyncMode::Reconcile,
+            new: 1,
+            changed: 2,
+            unchanged: 3,
+            gone: 1,
+            unreadable: 0,
+            loaded: 3,
+            unloaded: 1,
+            disabled: 0,
+            failed: 0,
+        },
         Event::ShutdownStarted {
             timeout: Duration::from_millis(2_000),
         },
@@ -297,7 +311,7 @@ mod json {
                 let v = &fields[field.name];
                 let ok = match field.ty.trim_end_matches('?') {
                     _ if field.ty.ends_with('?') && v.is_null() => true,
-                    "string" | "path" | "key" | "drain_reason" => v.is_string(),
+                    "string" | "path" | "key" | "drain_reason" | "sync_mode" => v.is_string(),
                     "u64" | "u32" => v.is_u64(),
                     "command" | "outcome" => v.is_object(),
                     t if t.starts_with('[') => v.is_array(),
@@ -353,6 +367,8 @@ mod json {
             r#"{"command":"set_enabled","plugin_id":"x","enabled":false}"#,
             r#"{"command":"snapshot"}"#,
             r#"{"command":"shutdown","deadline_ms":1500}"#,
+            r#"{"command":"sync","dir":"plugins"}"#,
+            r#"{"command":"sync","dir":"plugins","disabled":["x"],"mode":"reconcile"}"#,
         ];
         for line in commands {
             let command: Command =

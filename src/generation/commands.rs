@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use super::effect::{Command, CommandError, Effect, Outcome, RequestId};
 use super::error::ForeignKeyError;
+use super::keys::GenerationKey;
 use super::lifecycle::{Lifecycle, LoadPurpose, PluginRecord};
 use super::state::DrainReason;
 use crate::events::Event;
@@ -53,6 +54,11 @@ impl Lifecycle {
             }
             Command::Snapshot => self.report_snapshot(now, request_id, owner),
             Command::Shutdown { timeout } => self.begin_shutdown(now, request_id, owner, timeout),
+            Command::Sync {
+                dir,
+                disabled,
+                mode,
+            } => self.begin_sync(request_id, owner, dir, disabled, mode),
         }
     }
 
@@ -78,22 +84,34 @@ impl Lifecycle {
         owner: Option<OwnerKey>,
         plugin_id: String,
     ) {
-        let Some(plugin) = self.plugins.remove(&plugin_id) else {
+        let Some(draining) = self.unload_plugin(now, &plugin_id) else {
             self.fail(request_id, owner, CommandError::UnknownPlugin { plugin_id });
             return;
         };
-        self.cancel_loads_of(&plugin_id);
+        let outcome = Outcome::Unloaded {
+            plugin_id,
+            draining,
+        };
+        self.complete(request_id, owner, outcome);
+    }
+
+    /// Forgets a known plugin and drains its active generation, which it returns;
+    /// `None` if the plugin is unknown. Shared by [`Command::Unload`] and the directory
+    /// sync.
+    pub(super) fn unload_plugin(
+        &mut self,
+        now: Instant,
+        plugin_id: &str,
+    ) -> Option<Option<GenerationKey>> {
+        let plugin = self.plugins.remove(plugin_id)?;
+        self.cancel_loads_of(plugin_id);
         self.effects.push_back(Effect::Event(Event::Unloaded {
-            plugin_id: plugin_id.clone(),
+            plugin_id: plugin_id.to_owned(),
         }));
         if let Some(active) = plugin.active {
             self.begin_drain(now, active, DrainReason::Unloaded, None);
         }
-        let outcome = Outcome::Unloaded {
-            plugin_id,
-            draining: plugin.active,
-        };
-        self.complete(request_id, owner, outcome);
+        Some(plugin.active)
     }
 
     /// [`Command::SetEnabled`]: disables or enables the plugin.
@@ -120,27 +138,39 @@ impl Lifecycle {
         owner: Option<OwnerKey>,
         plugin_id: String,
     ) {
-        let Some(plugin) = self.plugins.get_mut(&plugin_id) else {
+        let Some(active) = self.disable_plugin(now, &plugin_id) else {
             self.fail(request_id, owner, CommandError::UnknownPlugin { plugin_id });
             return;
         };
-        let was_enabled = plugin.enabled;
-        plugin.enabled = false;
-        let active = plugin.active.take();
-        self.cancel_loads_of(&plugin_id);
-        if was_enabled {
-            self.effects.push_back(Effect::Event(Event::Disabled {
-                plugin_id: plugin_id.clone(),
-            }));
-        }
-        if let Some(active) = active {
-            self.begin_drain(now, active, DrainReason::Disabled, None);
-        }
         let outcome = Outcome::Disabled {
             plugin_id,
             draining: active,
         };
         self.complete(request_id, owner, outcome);
+    }
+
+    /// Disables a known plugin and drains its active generation, which it returns;
+    /// `None` if the plugin is unknown. Shared by [`Command::SetEnabled`] and the
+    /// directory sync.
+    pub(super) fn disable_plugin(
+        &mut self,
+        now: Instant,
+        plugin_id: &str,
+    ) -> Option<Option<GenerationKey>> {
+        let plugin = self.plugins.get_mut(plugin_id)?;
+        let was_enabled = plugin.enabled;
+        plugin.enabled = false;
+        let active = plugin.active.take();
+        self.cancel_loads_of(plugin_id);
+        if was_enabled {
+            self.effects.push_back(Effect::Event(Event::Disabled {
+                plugin_id: plugin_id.to_owned(),
+            }));
+        }
+        if let Some(active) = active {
+            self.begin_drain(now, active, DrainReason::Disabled, None);
+        }
+        Some(active)
     }
 
     /// Loads the plugin again from its recorded path, unless it already serves.

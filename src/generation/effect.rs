@@ -8,6 +8,7 @@ use super::error::ForeignKeyError;
 use super::holders::HoldCounts;
 use super::keys::{GenerationKey, LoadKey};
 use super::state::{DrainReason, GenerationState};
+use super::sync::{SyncEntry, SyncKey, SyncMode};
 use crate::events::Event;
 use crate::module::{CapabilityInfo, LoadFailure};
 use crate::owner::OwnerKey;
@@ -74,6 +75,23 @@ pub enum Command {
         )]
         timeout: Duration,
     },
+    /// Sync the runtime with the libraries in directory `dir`: each library is scanned
+    /// (fingerprinted and described, off the actor), planned as new, changed, unchanged
+    /// or gone, and then what is new or changed is loaded; in
+    /// [`SyncMode::Reconcile`] what is gone is unloaded and what is listed in `disabled`
+    /// is disabled. Completes with [`Outcome::Synced`] once every load it started is
+    /// answered. See [the sync module](super::sync) for the rules.
+    Sync {
+        /// The directory.
+        #[cfg_attr(feature = "serde", serde(with = "crate::events::serde_util::path"))]
+        dir: PathBuf,
+        /// Plugin ids not to load (and, reconciling, to disable).
+        #[cfg_attr(feature = "serde", serde(default))]
+        disabled: Vec<String>,
+        /// Additive (the default) or reconcile.
+        #[cfg_attr(feature = "serde", serde(default))]
+        mode: SyncMode,
+    },
 }
 
 /// Why a command failed.
@@ -125,6 +143,16 @@ pub enum CommandError {
     /// The submitting owner's key belongs to another core; the command was not run.
     #[error(transparent)]
     ForeignOwner(ForeignKeyError),
+    /// A directory sync could not list its directory; nothing changed (in particular,
+    /// nothing was unloaded as gone).
+    #[error("cannot list directory {}: {message}", dir.display())]
+    DirectoryUnreadable {
+        /// The directory.
+        #[cfg_attr(feature = "serde", serde(with = "crate::events::serde_util::path"))]
+        dir: PathBuf,
+        /// What went wrong, for people.
+        message: String,
+    },
 }
 
 /// What a command did.
@@ -171,6 +199,18 @@ pub enum Outcome {
         /// The generations still held at the deadline, with their holders.
         stalled: Vec<StalledGeneration>,
     },
+    /// A directory sync finished: every library of the directory and every plugin gone
+    /// from it, with its change and what was done, in the order of the files' names,
+    /// then the plugins gone.
+    Synced {
+        /// The directory.
+        #[cfg_attr(feature = "serde", serde(with = "crate::events::serde_util::path"))]
+        dir: PathBuf,
+        /// The sync's mode.
+        mode: SyncMode,
+        /// One per library file, and one per plugin gone.
+        entries: Vec<SyncEntry>,
+    },
     /// The command failed; nothing changed.
     Failed(CommandError),
 }
@@ -214,6 +254,17 @@ pub enum Effect {
     },
     /// Something happened that observers may want to know.
     Event(Event),
+    /// List and fingerprint the libraries in `dir` (see
+    /// [`DirectoryScan`]), then answer with
+    /// [`Lifecycle::scan_finished`](super::Lifecycle::scan_finished) for `sync`.
+    Scan {
+        /// The sync command that asked for it.
+        request_id: RequestId,
+        /// The pending sync to answer.
+        sync: SyncKey,
+        /// The directory.
+        dir: PathBuf,
+    },
 }
 
 /// What an owner is told when a generation starts draining.
@@ -412,7 +463,7 @@ impl Command {
             Command::Reload { plugin_id }
             | Command::Unload { plugin_id }
             | Command::SetEnabled { plugin_id, .. } => Some(plugin_id),
-            Command::Snapshot | Command::Shutdown { .. } => None,
+            Command::Snapshot | Command::Shutdown { .. } | Command::Sync { .. } => None,
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum NotFoundError {
     /// No such instance.
     #[error("instance {0:?} not found")]
     Instance(crate::owner::InstanceKey),
+    /// No such pending directory sync.
+    #[error("sync {0:?} not found")]
+    Sync(super::sync::SyncKey),
     /// The key was handed out by another core (another
     /// [`Lifecycle`](super::Lifecycle) or runtime of this process). It is refused before
     /// any lookup, so it never reaches a record of this core, whatever its index.
@@ -59,6 +62,9 @@ pub enum ForeignKeyError {
     /// An instance key of another core.
     #[error("instance {0:?} belongs to another core")]
     Instance(crate::owner::InstanceKey),
+    /// A sync key of another core.
+    #[error("sync {0:?} belongs to another core")]
+    Sync(super::sync::SyncKey),
 }
 
 /// Why [`Lifecycle::pin`](super::Lifecycle::pin) failed.
@@ -137,4 +143,14 @@ pub enum CleanupError {
     /// its code stays mapped).
     #[error("generation {0:?} is not closed and unmapped")]
     NotClosed(GenerationKey),
+}
+
+/// Why [`Lifecycle::scan_finished`](super::Lifecycle::scan_finished) refused an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanFinishedError {
+    /// The sync's scan was already answered, or the key belongs to another core
+    /// ([`NotFoundError::Foreign`]).
+    #[error(transparent)]
+    NotFound(NotFoundError),
 }

@@ -14,6 +14,8 @@ use super::keys::{CoreId, GenerationKey, LoadKey, PinKey};
 use super::pins::PinRecord;
 use super::shutdown::ShutdownState;
 use super::state::{GenerationRecord, GenerationState, Stage};
+use super::sync::{PendingSync, SyncKey};
+use crate::module::Digest;
 use crate::module::ModuleInfo;
 use crate::owner::{InstanceKey, InstanceRecord, OwnerKey, OwnerRecord, TicketKey, TicketRecord};
 
@@ -166,6 +168,8 @@ pub struct Lifecycle {
     /// The number the next owner or generation record gets (see
     /// [`GenerationRecord::made`]).
     pub(crate) next_record: u64,
+    /// Directory syncs waiting for their scan or their loads.
+    pub(crate) syncs: Arena<SyncKey, PendingSync>,
 }
 
 /// A read-only view of one generation.
@@ -193,6 +197,9 @@ pub(crate) struct PluginRecord {
     pub(crate) enabled: bool,
     /// `None` while disabled, during shutdown, or never (a record is made by a load).
     pub(crate) active: Option<GenerationKey>,
+    /// The SHA-256 digest of the library its active (or last active) generation was
+    /// loaded from, if known: what a directory sync compares a file with.
+    pub(crate) digest: Option<Digest>,
 }
 
 /// A library the caller was asked to open.
@@ -213,6 +220,11 @@ pub(crate) struct PendingLoad {
 pub(crate) enum LoadPurpose {
     Load,
     Enable,
+    /// Entry `entry` of directory sync `sync`: the load answers the sync, not a command.
+    Sync {
+        sync: SyncKey,
+        entry: usize,
+    },
 }
 
 impl Lifecycle {
@@ -240,6 +252,7 @@ impl Lifecycle {
             next_load: 0,
             newest_active: HashMap::new(),
             next_record: 0,
+            syncs: Arena::new(id),
         }
     }
 

@@ -73,7 +73,8 @@ impl Lifecycle {
         });
         if let Some((reason, error)) = refusal {
             self.begin_drain(now, generation, reason, None);
-            self.fail(pending.request_id, pending.owner, error);
+            let outcome = Outcome::Failed(error);
+            self.answer_load(pending.request_id, pending.owner, pending.purpose, outcome);
             return Ok(Some(generation));
         }
         self.activate(now, pending, plugin_id, generation);
@@ -89,11 +90,8 @@ impl Lifecycle {
             step: failure.step.clone(),
             message: failure.message.clone(),
         }));
-        self.fail(
-            pending.request_id,
-            pending.owner,
-            CommandError::Load(failure),
-        );
+        let outcome = Outcome::Failed(CommandError::Load(failure));
+        self.answer_load(pending.request_id, pending.owner, pending.purpose, outcome);
         if self.loads.is_empty() {
             self.newest_active.clear();
         }
@@ -142,6 +140,7 @@ impl Lifecycle {
         plugin_id: String,
         generation: GenerationKey,
     ) {
+        let digest = self.loaded_digest(generation, pending.purpose);
         let plugin = self
             .plugins
             .entry(plugin_id.clone())
@@ -149,8 +148,10 @@ impl Lifecycle {
                 path: pending.path.clone(),
                 enabled: true,
                 active: None,
+                digest: None,
             });
         plugin.path = pending.path.clone();
+        plugin.digest = digest;
         let was_disabled = !plugin.enabled;
         plugin.enabled = true;
         let replaced = plugin.active.replace(generation);
@@ -192,7 +193,7 @@ impl Lifecycle {
                 replaced,
             },
         };
-        self.complete(pending.request_id, pending.owner, outcome);
+        self.answer_load(pending.request_id, pending.owner, pending.purpose, outcome);
     }
 
     /// The caller's answer to [`Effect::Close`]: it closed the token's library and the

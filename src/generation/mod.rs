@@ -28,6 +28,7 @@
 //! * `loads.rs`: pending loads, and the caller's answers to opens and closes.
 //! * `queries.rs`: the read-only views.
 //! * `shutdown.rs`: the shutdown command's drain and deadline.
+//! * `sync.rs`: the directory sync: its plan from a scan, and its outcome.
 //! * `state.rs`: the generation record and its states, one type per state.
 //! * `effect.rs`, `error.rs`: the commands, effects and events, and the errors.
 #![forbid(unsafe_code)]
@@ -47,9 +48,12 @@ mod pins;
 mod queries;
 mod shutdown;
 mod state;
+pub mod sync;
 
 #[cfg(test)]
 mod rules_tests;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;
 
@@ -60,12 +64,16 @@ pub use effect::{
 };
 pub use error::{
     CleanupError, ClosedError, ForeignKeyError, LoadFinishedError, NotFoundError, PinError,
-    UnpinError,
+    ScanFinishedError, UnpinError,
 };
 pub use holders::{Hold, HoldCounts};
 pub use keys::{CoreId, GenerationKey, LoadKey, ParseKeyError, PinKey};
 pub use lifecycle::{CoreConfig, GenerationView, Lifecycle};
 pub use state::{DrainReason, GenerationState, PinnedReason};
+pub use sync::{
+    DirectoryScan, FileError, Fingerprint, ScannedFile, ScannedLibrary, SyncAction, SyncChange,
+    SyncEntry, SyncError, SyncKey, SyncMode,
+};
 
 pub use crate::events::Event;
 pub use crate::module::LoadFailure;

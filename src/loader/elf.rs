@@ -19,7 +19,8 @@ pub(crate) fn check(path: &Path) -> Result<(), String> {
     check_bytes(&bytes)
 }
 
-fn check_bytes(bytes: &[u8]) -> Result<(), String> {
+/// Checks the ELF headers of `bytes`, a whole file; `Err` says what is wrong in words.
+pub(crate) fn check_bytes(bytes: &[u8]) -> Result<(), String> {
     let file_len = bytes.len() as u64;
     if bytes.len() < 16 || &bytes[..4] != b"\x7fELF" {
         return Err("not an ELF file".into());

@@ -9,7 +9,9 @@
 //! (see [`thread_key_usage`]; glibc's `dlclose` ignores them), closes the library and
 //! asks the OS whether it is really gone.
 //!
-//! [`LibraryLoader::describe`] reads a library's descriptor without running its `init`.
+//! [`LibraryLoader::describe`] reads a library's descriptor without running its `init`;
+//! [`scan_directory`] fingerprints and describes a directory's libraries for a
+//! directory sync.
 //! A library whose own code crashes (ELF constructors, entry symbol, `init`, `deinit`)
 //! kills the process that loaded it; [`probe`] loads it in a child process instead and
 //! names the signal and the [`Step`] it died in.
@@ -24,6 +26,7 @@ mod info;
 mod library;
 mod maps;
 pub mod probe;
+mod scan;
 mod shadow;
 pub mod simulated;
 mod step;
@@ -46,6 +49,7 @@ pub use library::{
     ResolvedCapability, Symbol,
 };
 pub use maps::MappedCode;
+pub use scan::{DEFAULT_DESCRIPTOR_CACHE, DescriptorCache, scan_directory};
 pub use step::Step;
 pub use thread_keys::{ThreadKeyUsage, thread_key_usage};
 

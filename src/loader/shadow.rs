@@ -165,7 +165,7 @@ impl ShadowDir {
 /// What identifies one state of a file: which file it is, how long, and when its data
 /// and its inode last changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileState {
+pub(crate) struct FileState {
     dev: u64,
     ino: u64,
     size: u64,
@@ -182,6 +182,19 @@ impl FileState {
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),
         }
+    }
+
+    /// The size in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The modification time in nanoseconds since the Unix epoch (0 before it, and
+    /// saturating far after it).
+    pub(crate) fn mtime_unix_ns(&self) -> u64 {
+        let (secs, nanos) = self.mtime;
+        let ns = i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        u64::try_from(ns.max(0)).unwrap_or(u64::MAX)
     }
 
     /// The first difference from `before` that could mean a torn copy, if any.
@@ -245,6 +258,57 @@ fn copy_once(installed: &Path, copy: &Path) -> io::Result<Option<SourceChange>> 
             copied,
         })),
     )
+}
+
+/// The bytes of a file read by [`read_stable`], the file's state when the read began,
+/// and what changed during the read, if anything that could mean torn bytes did.
+#[derive(Debug)]
+pub(crate) struct StableRead {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) state: FileState,
+    pub(crate) change: Option<SourceChange>,
+}
+
+/// Reads the whole file at `path` with the same checks as a shadow copy (see
+/// [`copy_once`]): through one open file whose state is taken before and after, the
+/// length read must be the size, and the path must still name that file afterwards.
+/// For a directory sync, which fingerprints the bytes it read.
+pub(crate) fn read_stable(path: &Path) -> io::Result<StableRead> {
+    use io::Read as _;
+    let mut source = File::open(path)?;
+    let meta = source.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let state = FileState::of(&meta);
+    let mut bytes = Vec::with_capacity(usize::try_from(state.size).unwrap_or(0));
+    source.read_to_end(&mut bytes)?;
+    let after = FileState::of(&source.metadata()?);
+    let change = match changed_since(path, &state)? {
+        Some(change) => Some(change),
+        None => after.change_since(&state),
+    };
+    let read = bytes.len() as u64;
+    Ok(StableRead {
+        change: change.or((read != state.size).then_some(SourceChange::Copied {
+            expected: state.size,
+            copied: read,
+        })),
+        bytes,
+        state,
+    })
+}
+
+/// What changed at `path` since it was in `state`: replaced, removed, or written.
+pub(crate) fn changed_since(path: &Path, state: &FileState) -> io::Result<Option<SourceChange>> {
+    match fs::metadata(path) {
+        Ok(now) => Ok(FileState::of(&now).change_since(state)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some(SourceChange::Removed)),
+        Err(e) => Err(e),
+    }
 }
 
 impl Drop for ShadowDir {

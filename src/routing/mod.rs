@@ -49,7 +49,7 @@ use smallvec::SmallVec;
 use crate::events::{Event, EventFilter, EventRecord};
 use crate::generation::{
     CloseToken, Command, CoreConfig, Counters, Effect, GenerationKey, Lifecycle, LoadKey, Notice,
-    Outcome, RequestId, Snapshot, StalledGeneration,
+    Outcome, RequestId, Snapshot, StalledGeneration, SyncKey,
 };
 use crate::owner::OwnerKey;
 
@@ -76,6 +76,17 @@ pub enum Action {
     /// Close the generation's library, then answer the core with
     /// [`Lifecycle::closed`](crate::generation::Lifecycle::closed).
     Close(CloseToken),
+    /// Scan the directory `dir` for a sync (list, fingerprint and describe its
+    /// libraries, off the actor), then answer the core with
+    /// [`Lifecycle::scan_finished`](crate::generation::Lifecycle::scan_finished).
+    Scan {
+        /// The sync command.
+        request_id: RequestId,
+        /// The pending sync to answer.
+        sync: SyncKey,
+        /// The directory.
+        dir: PathBuf,
+    },
     /// Put a draining notice in `owner`'s mailbox.
     Notify {
         /// The owner.
@@ -268,6 +279,15 @@ impl Router {
                 expected_plugin_id,
             }),
             Effect::Close(token) => self.actions.push_back(Action::Close(token)),
+            Effect::Scan {
+                request_id,
+                sync,
+                dir,
+            } => self.actions.push_back(Action::Scan {
+                request_id,
+                sync,
+                dir,
+            }),
             Effect::Notify { owner, notice } => {
                 self.actions.push_back(Action::Notify { owner, notice })
             }

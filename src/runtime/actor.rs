@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use crate::events::{Event, EventKind, EventRecord};
 use crate::generation::{
-    Command, CoreConfig, GenerationKey, LoadFailure, LoadKey, Outcome, RequestId, Snapshot,
+    Command, CoreConfig, GenerationKey, LoadFailure, LoadKey, Outcome, RequestId, Snapshot, SyncKey,
 };
 use crate::loader::{CloseOutcome, LibraryLoader, LoadedLibrary};
 use crate::owner::OwnerKey;
@@ -53,6 +53,8 @@ pub(crate) struct Actor {
     spans: HashMap<RequestId, tracing::Span>,
     /// The command behind each load in flight.
     load_requests: HashMap<LoadKey, RequestId>,
+    /// The command behind each directory scan in flight.
+    scan_requests: HashMap<SyncKey, RequestId>,
     /// Owners with notices not queued for lack of room: few, checked after every step.
     lagging: Vec<OwnerKey>,
     /// The current wait before looking at lagging owners again.
@@ -87,6 +89,7 @@ impl Actor {
             listener_capacity,
             spans: HashMap::new(),
             load_requests: HashMap::new(),
+            scan_requests: HashMap::new(),
             lagging: Vec::new(),
             lag_retry: LAG_RETRY,
             waiters: HashMap::new(),
@@ -406,6 +409,18 @@ impl Actor {
                 // the command that asked for it.
                 self.perform_effects();
             }
+            LoaderDone::Scanned { sync, result } => {
+                let span = self
+                    .scan_requests
+                    .remove(&sync)
+                    .and_then(|request| self.spans.get(&request).cloned())
+                    .unwrap_or_else(tracing::Span::none);
+                let _entered = span.enter();
+                if let Err(e) = self.router.core_mut().scan_finished(now, sync, result) {
+                    tracing::error!(error = %e, "the core did not expect this scan");
+                }
+                self.perform_effects();
+            }
             LoaderDone::Closed {
                 token,
                 report,
@@ -480,6 +495,14 @@ impl Actor {
                     path,
                     expected_plugin_id,
                 });
+            }
+            Action::Scan {
+                request_id,
+                sync,
+                dir,
+            } => {
+                self.scan_requests.insert(sync, request_id);
+                self.job(LoaderJob::Scan { sync, dir });
             }
             Action::Close(token) => match self.libraries.take(&token) {
                 Some(library) => self.job(LoaderJob::Close { token, library }),

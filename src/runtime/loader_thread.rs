@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::loader::{CloseOutcome, CloseReport, LibraryLoader, LoadedLibrary, MappedCode};
+use crate::loader::{
+    CloseOutcome, CloseReport, DescriptorCache, LibraryLoader, LoadedLibrary, MappedCode,
+    scan_directory,
+};
 
 use super::error::StartError;
 use super::protocol::{LoaderDone, LoaderJob};
@@ -19,6 +22,9 @@ struct Shared {
     /// Locked only after a close, for one read of the maps, and held while that close's
     /// result is sent (see [`work`]).
     still_mapped: Mutex<StillMapped>,
+    /// What directory syncs learned of each library digest, kept across syncs; locked
+    /// for a lookup or an insertion, never while a library is read or described.
+    descriptors: DescriptorCache,
 }
 
 /// Spawns `threads` loader threads taking jobs from `jobs` until the actor drops its
@@ -43,6 +49,7 @@ pub(crate) fn spawn(
     let shared = Arc::new(Shared {
         loader,
         still_mapped: Mutex::new(StillMapped::default()),
+        descriptors: DescriptorCache::default(),
     });
     // `RuntimeConfig::validate` bounded `threads` to 1..=MAX_LOADER_THREADS.
     for _ in 0..threads {
@@ -72,6 +79,11 @@ fn work(shared: &Shared, jobs: &Receiver<LoaderJob>, done: &Sender<LoaderDone>) 
                     .loader
                     .load(&path, expected_plugin_id.as_deref())
                     .map(Arc::new),
+            }),
+            LoaderJob::Scan { sync, dir } => done.send(LoaderDone::Scanned {
+                sync,
+                result: scan_directory(&shared.loader, &dir, &shared.descriptors)
+                    .map_err(|e| e.to_string()),
             }),
             LoaderJob::Close { token, library } => {
                 let report = close(&shared.loader, library);

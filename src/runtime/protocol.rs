@@ -10,8 +10,8 @@ use crate::events::EventFilter;
 use crate::routing::ListenerId;
 
 use crate::generation::{
-    CloseToken, Command, GenerationKey, GenerationState, LoadKey, NotFoundError, Outcome, PinError,
-    PinKey, RequestId,
+    CloseToken, Command, DirectoryScan, GenerationKey, GenerationState, LoadKey, NotFoundError,
+    Outcome, PinError, PinKey, RequestId, SyncKey,
 };
 use crate::loader::{CloseReport, LoadError, LoadedLibrary};
 use crate::owner::{
@@ -128,6 +128,8 @@ pub(crate) enum LoaderJob {
         token: CloseToken,
         library: Arc<LoadedLibrary>,
     },
+    /// List, fingerprint and describe the libraries of a directory for a sync.
+    Scan { sync: SyncKey, dir: PathBuf },
 }
 
 /// What a loader thread did.
@@ -142,5 +144,9 @@ pub(crate) enum LoaderDone {
         /// Generations closed earlier as still mapped whose code is gone now, found by
         /// the one read of `/proc/self/maps` after this close.
         unmapped: Vec<GenerationKey>,
+    },
+    Scanned {
+        sync: SyncKey,
+        result: Result<DirectoryScan, String>,
     },
 }
