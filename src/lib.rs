@@ -24,7 +24,9 @@
 //!   and times events, routes outcomes, notices and stalls, and counts; the property
 //!   suite runs the same driver.
 //! * [`runtime`]: the actor thread around the core, the loader threads, and what host
-//!   code holds: [`RuntimeHandle`], [`Owner`] and [`Instance`].
+//!   code holds: [`RuntimeHandle`], [`Owner`] and [`Instance`]. With the feature
+//!   `watch`, `watch::DirWatcher` syncs the runtime with a plugin directory whenever a
+//!   library in it changes.
 //!
 //! # Invariants
 //!
@@ -56,6 +58,11 @@ pub mod module;
 pub mod owner;
 pub mod routing;
 pub mod runtime;
+
+/// Watching a plugin directory and syncing the runtime with it (feature `watch`); see
+/// [`runtime::watch`].
+#[cfg(feature = "watch")]
+pub use runtime::watch;
 
 pub use abi::Capability;
 pub use plugin_runtime_macros::interface;

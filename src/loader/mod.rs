@@ -49,6 +49,8 @@ pub use library::{
     ResolvedCapability, Symbol,
 };
 pub use maps::MappedCode;
+#[cfg(feature = "watch")]
+pub(crate) use scan::is_library_name;
 pub use scan::{DEFAULT_DESCRIPTOR_CACHE, DescriptorCache, scan_directory};
 pub use step::Step;
 pub use thread_keys::{ThreadKeyUsage, thread_key_usage};

@@ -112,7 +112,7 @@ impl Default for DescriptorCache {
 }
 
 /// Whether a directory entry's name is a library's (see [the module](self)).
-fn is_library_name(name: &std::ffi::OsStr) -> bool {
+pub(crate) fn is_library_name(name: &std::ffi::OsStr) -> bool {
     let bytes = name.as_encoded_bytes();
     bytes.ends_with(b".so") && !bytes.starts_with(b".")
 }

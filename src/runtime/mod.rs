@@ -66,6 +66,8 @@ mod owner;
 mod pin;
 mod protocol;
 mod still_mapped;
+#[cfg(feature = "watch")]
+pub mod watch;
 
 #[cfg(test)]
 mod tests;
