@@ -4,6 +4,7 @@ mod events;
 mod inspect;
 mod logging;
 mod stress;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,11 @@ enum Command {
     /// Describe the runtime's events: `--schema` prints every event kind with its
     /// topic, meaning and fields as JSON.
     Events(events::Args),
+    /// Sync a runtime with a plugin directory now and after every change to it (new and
+    /// changed libraries load, a library replaced by rename reloads its plugin alone),
+    /// and print every runtime event: one JSON line per event with --json. Runs until
+    /// Ctrl-C (or --seconds), then shuts the runtime down.
+    Watch(watch::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,5 +63,6 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Stress(args) => stress::run(&args),
         Command::Events(args) => events::run(&args),
+        Command::Watch(args) => watch::run(&args),
     }
 }
