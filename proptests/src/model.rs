@@ -16,6 +16,10 @@ use plugin_runtime::owner::{InstanceKey, OwnerKey, TicketKey};
 
 use crate::op::{INSTALLED_PATHS, PLUGINS};
 
+mod sync;
+
+pub use sync::{MEntry, MFile, MSync, MSyncAction, file_digest};
+
 /// The drain timeout of the core under test.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest wait between two stalled-drain reports.
@@ -28,6 +32,11 @@ pub const SCRIPTED_FAILURE: &str = "scripted failure";
 /// The installed path with this index.
 pub fn path(index: usize) -> PathBuf {
     PathBuf::from(format!("/plugins/{index}.so"))
+}
+
+/// The directory every path of the run is in: what a sync scans.
+pub fn sync_dir() -> PathBuf {
+    PathBuf::from("/plugins")
 }
 
 /// The plugin installed at a path.
@@ -160,6 +169,9 @@ pub struct MPlugin {
     pub enabled: bool,
     /// The active generation (model index).
     pub active: Option<usize>,
+    /// The digest recorded when it last loaded: a sync's file (path index, variant), or
+    /// `None` for a plain load (the simulated loader gives no digest).
+    pub digest: Option<(usize, u8)>,
 }
 
 /// One pending load.
@@ -181,6 +193,8 @@ pub struct MLoad {
     pub cancelled: bool,
     /// Its place in the order loads were submitted.
     pub order: u64,
+    /// The sync (index) and entry it answers, for a load a sync started.
+    pub sync: Option<(usize, usize)>,
 }
 
 /// One owner.
@@ -248,6 +262,8 @@ pub enum MOutcome {
         /// The stalled generations.
         stalled: BTreeSet<usize>,
     },
+    /// A directory sync's entries.
+    Synced(Vec<MEntry>),
     /// Failed, with the error's name.
     Failed(&'static str),
 }
@@ -395,6 +411,15 @@ pub enum MEvent {
         /// The generations still held, with their holders.
         stalled: BTreeMap<usize, MHolders>,
     },
+    /// `directory_synced`.
+    DirectorySynced {
+        /// The request.
+        request: RequestId,
+        /// Reconcile mode.
+        reconcile: bool,
+        /// new, changed, unchanged, gone, unreadable, loaded, unloaded, disabled, failed.
+        counts: [u32; 9],
+    },
 }
 
 impl MEvent {
@@ -457,6 +482,8 @@ pub struct MCounters {
 pub struct StepExpect {
     /// Opens requested.
     pub opens: usize,
+    /// Directory scans requested.
+    pub scans: usize,
     /// Generations collected (close tokens).
     pub closes: Vec<usize>,
     /// Generations that started draining, with the owners to tell.
@@ -519,6 +546,8 @@ pub struct Model {
     pub newest_active: BTreeMap<String, u64>,
     /// What the runtime counted so far.
     pub counters: MCounters,
+    /// Every directory sync submitted.
+    pub syncs: Vec<MSync>,
 }
 
 impl Model {
@@ -540,6 +569,7 @@ impl Model {
             next_order: 0,
             newest_active: BTreeMap::new(),
             counters: MCounters::default(),
+            syncs: Vec::new(),
         }
     }
 
@@ -626,6 +656,7 @@ impl Model {
             enable,
             cancelled: false,
             order: self.next_order,
+            sync: None,
         });
         self.next_order += 1;
         self.expect.opens += 1;
@@ -660,36 +691,12 @@ impl Model {
                 );
             }
             PluginCommand::Unload => {
-                self.plugins.remove(plugin);
-                self.cancel_loads_of(plugin);
-                self.emit(MEvent::Unloaded {
-                    plugin: plugin.to_owned(),
-                });
-                if let Some(active) = record.active {
-                    self.drain(active, MReason::Unloaded, None);
-                }
-                let outcome = MOutcome::Unloaded {
-                    draining: record.active,
-                };
-                self.complete(request, submitter, outcome);
+                let draining = self.unload_plugin(plugin);
+                self.complete(request, submitter, MOutcome::Unloaded { draining });
             }
             PluginCommand::Disable => {
-                let entry = self.plugins.get_mut(plugin).expect("known, checked above");
-                entry.enabled = false;
-                entry.active = None;
-                self.cancel_loads_of(plugin);
-                if record.enabled {
-                    self.emit(MEvent::Disabled {
-                        plugin: plugin.to_owned(),
-                    });
-                }
-                if let Some(active) = record.active {
-                    self.drain(active, MReason::Disabled, None);
-                }
-                let outcome = MOutcome::Disabled {
-                    draining: record.active,
-                };
-                self.complete(request, submitter, outcome);
+                let draining = self.disable_plugin(plugin);
+                self.complete(request, submitter, MOutcome::Disabled { draining });
             }
             PluginCommand::Enable => match record.active {
                 Some(generation) => {
@@ -704,6 +711,37 @@ impl Model {
                 ),
             },
         }
+    }
+
+    /// Forgets a known plugin and drains its active generation, which it returns.
+    fn unload_plugin(&mut self, plugin: &str) -> Option<usize> {
+        let record = self.plugins.remove(plugin).expect("a known plugin");
+        self.cancel_loads_of(plugin);
+        self.emit(MEvent::Unloaded {
+            plugin: plugin.to_owned(),
+        });
+        if let Some(active) = record.active {
+            self.drain(active, MReason::Unloaded, None);
+        }
+        record.active
+    }
+
+    /// Disables a known plugin and drains its active generation, which it returns.
+    fn disable_plugin(&mut self, plugin: &str) -> Option<usize> {
+        let entry = self.plugins.get_mut(plugin).expect("a known plugin");
+        let record = entry.clone();
+        entry.enabled = false;
+        entry.active = None;
+        self.cancel_loads_of(plugin);
+        if record.enabled {
+            self.emit(MEvent::Disabled {
+                plugin: plugin.to_owned(),
+            });
+        }
+        if let Some(active) = record.active {
+            self.drain(active, MReason::Disabled, None);
+        }
+        record.active
     }
 
     fn cancel_loads_of(&mut self, plugin: &str) {
@@ -780,7 +818,7 @@ impl Model {
                     step: step.to_owned(),
                     message: message.to_owned(),
                 });
-                self.complete(load.request, load.submitter, MOutcome::Failed("load"));
+                self.answer_load(&load, MOutcome::Failed("load"));
                 self.check_shutdown();
                 return None;
             }
@@ -796,12 +834,12 @@ impl Model {
         });
         if load.expected.as_ref().is_some_and(|e| e != &plugin) {
             self.drain(generation, MReason::Rejected, None);
-            self.complete(load.request, load.submitter, MOutcome::Failed("mismatch"));
+            self.answer_load(&load, MOutcome::Failed("mismatch"));
             return Some(generation);
         }
         if load.cancelled || !self.running() {
             self.drain(generation, MReason::Cancelled, None);
-            self.complete(load.request, load.submitter, MOutcome::Failed("cancelled"));
+            self.answer_load(&load, MOutcome::Failed("cancelled"));
             return Some(generation);
         }
         if self
@@ -810,16 +848,19 @@ impl Model {
             .is_some_and(|newest| *newest > load.order)
         {
             self.drain(generation, MReason::Superseded, None);
-            self.complete(load.request, load.submitter, MOutcome::Failed("superseded"));
+            self.answer_load(&load, MOutcome::Failed("superseded"));
             return Some(generation);
         }
         self.newest_active.insert(plugin.clone(), load.order);
+        let digest = self.sync_digest(&load);
         let record = self.plugins.entry(plugin.clone()).or_insert(MPlugin {
             path,
             enabled: true,
             active: None,
+            digest: None,
         });
         record.path = path;
+        record.digest = digest;
         let was_disabled = !record.enabled;
         record.enabled = true;
         let replaced = record.active.replace(generation);
@@ -857,7 +898,7 @@ impl Model {
                 replaced,
             }
         };
-        self.complete(load.request, load.submitter, outcome);
+        self.answer_load(&load, outcome);
         Some(generation)
     }
 

@@ -87,6 +87,27 @@ pub enum Op {
         /// Its routing.
         route: Route,
     },
+    /// `Command::Sync` of the run's directory, whose scan will find `files`: per path
+    /// index, 0 nothing, 1 an unreadable file, 2 and 3 a library with content variant
+    /// `n - 2` (paths 0 and 2, and 1 and 3, hold one plugin: both present is a duplicate;
+    /// path 4 is listed but not installed, so its load fails).
+    Sync {
+        /// What the scan finds at each path.
+        files: [u8; INSTALLED_PATHS + 1],
+        /// The directory cannot be listed.
+        unreadable_dir: bool,
+        /// Bit `i` lists plugin `i` as disabled.
+        disabled: u8,
+        /// Reconcile or additive.
+        reconcile: bool,
+        /// Its routing.
+        route: Route,
+    },
+    /// The actor answers one pending scan with its scripted listing.
+    FinishScan {
+        /// Which pending scan.
+        which: u8,
+    },
     /// The caller waiting for one outstanding command leaves: its outcome goes to the
     /// submitting owner instead, or nowhere.
     LeaveWaiter {
@@ -217,6 +238,15 @@ fn plugin() -> impl Strategy<Value = u8> {
     prop_oneof![8 => 0..2u8, 1 => Just(2u8)]
 }
 
+/// What a scan finds at each path: at paths 0 and 1 mostly a library of one of two
+/// contents; at the others (a second library of the same plugin, or a path nobody
+/// installed) mostly nothing; anywhere, sometimes an unreadable file.
+fn sync_files() -> impl Strategy<Value = [u8; INSTALLED_PATHS + 1]> {
+    let usual = || prop_oneof![2 => Just(0u8), 1 => Just(1u8), 5 => 2..4u8];
+    let rare = || prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => 2..4u8];
+    (usual(), usual(), rare(), rare(), rare()).prop_map(|(a, b, c, d, e)| [a, b, c, d, e])
+}
+
 /// One random operation.
 pub fn op() -> impl Strategy<Value = Op> {
     let expect = prop_oneof![
@@ -233,6 +263,15 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => route().prop_map(|route| Op::Snapshot { route }),
         1 => (0..20u8, route()).prop_map(|(after_secs, route)| Op::Shutdown { after_secs, route }),
         1 => any::<u8>().prop_map(|which| Op::LeaveWaiter { which }),
+        4 => (sync_files(), proptest::bool::weighted(0.05), prop_oneof![3 => Just(0u8), 1 => 0..8u8], any::<bool>(), route())
+            .prop_map(|(files, unreadable_dir, disabled, reconcile, route)| Op::Sync {
+                files,
+                unreadable_dir,
+                disabled,
+                reconcile,
+                route,
+            }),
+        4 => any::<u8>().prop_map(|which| Op::FinishScan { which }),
         8 => any::<u8>().prop_map(|which| Op::FinishLoad { which }),
         1 => any::<u8>().prop_map(|which| Op::FinishLoadUnchecked { which }),
         5 => any::<u8>().prop_map(|which| Op::FinishClose { which }),

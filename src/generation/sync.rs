@@ -440,7 +440,11 @@ impl Lifecycle {
             });
         }
         for (id, path) in unclaimed {
-            if scan.files.iter().any(|f| f.path == path) {
+            if scan
+                .files
+                .iter()
+                .any(|f| f.path == path && f.result.is_err())
+            {
                 continue; // an unreadable file: listed above, and it keeps serving
             }
             let action = match mode {

@@ -496,3 +496,28 @@ fn a_scan_is_answered_once_and_a_sync_scanned_after_shutdown_fails() {
         .collect();
     assert!(outcomes.contains(&(RequestId(1), Outcome::Failed(CommandError::ShuttingDown))));
 }
+
+#[test]
+fn a_plugin_whose_file_now_holds_another_plugin_is_gone() {
+    let mut b = Bench::new();
+    b.install("x.so", "a", "1");
+    b.sync(
+        vec![file("x.so", Ok(library("a", 1)))],
+        &[],
+        SyncMode::Reconcile,
+    );
+    b.install("x.so", "b", "1");
+    let entries = b.sync(
+        vec![file("x.so", Ok(library("b", 2)))],
+        &[],
+        SyncMode::Reconcile,
+    );
+    assert_eq!(
+        summary(&entries),
+        [
+            ("x.so".into(), Some("b"), SyncChange::New, "loaded"),
+            ("x.so".into(), Some("a"), SyncChange::Gone, "unloaded"),
+        ]
+    );
+    assert!(b.active("a").is_none());
+}

@@ -5,15 +5,16 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use plugin_runtime::generation::{
-    CleanupError, ClosedError, Command, ForeignKeyError, GenerationKey, LoadFailure,
-    LoadFinishedError, NotFoundError, PinError, RequestId, UnpinError,
+    CleanupError, ClosedError, Command, DirectoryScan, FileError, Fingerprint, ForeignKeyError,
+    GenerationKey, LoadFailure, LoadFinishedError, NotFoundError, PinError, RequestId,
+    ScanFinishedError, ScannedFile, ScannedLibrary, SyncMode, UnpinError,
 };
 use plugin_runtime::loader::{CloseOutcome, ModuleLoader};
 use plugin_runtime::owner::{
     OwnerError, OwnerKey, ReleaseError, ReserveError, Subscription, TicketError,
 };
 
-use crate::model::{self, MClose, MHold, MOwner, MPin, MState, PluginCommand};
+use crate::model::{self, MClose, MFile, MHold, MOwner, MPin, MState, PluginCommand};
 use crate::op::{Expect, INSTALLED_PATHS, Op, PLUGINS, Route};
 
 use super::check::{pin_error_name, reserve_error_name};
@@ -123,6 +124,44 @@ impl Run {
                 self.model.shutdown(id, submitter, timeout);
                 self.submit(id, route, submitter, Command::Shutdown { timeout });
             }
+            Op::Sync {
+                files,
+                unreadable_dir,
+                disabled,
+                reconcile,
+                route,
+            } => {
+                let files = files.map(|f| match f {
+                    0 => None,
+                    1 => Some(MFile::Unreadable),
+                    n => Some(MFile::Readable(n - 2)),
+                });
+                let disabled: BTreeSet<String> = (0..PLUGINS.len())
+                    .filter(|i| disabled & (1 << i) != 0)
+                    .map(|i| PLUGINS[i].to_owned())
+                    .collect();
+                let (id, submitter) = self.request(route);
+                self.model.sync(
+                    id,
+                    submitter,
+                    files,
+                    unreadable_dir,
+                    disabled.clone(),
+                    reconcile,
+                );
+                let mode = if reconcile {
+                    SyncMode::Reconcile
+                } else {
+                    SyncMode::Additive
+                };
+                let command = Command::Sync {
+                    dir: model::sync_dir(),
+                    disabled: disabled.into_iter().collect(),
+                    mode,
+                };
+                self.submit(id, route, submitter, command);
+            }
+            Op::FinishScan { which } => self.finish_scan(which),
             Op::LeaveWaiter { which } => {
                 let waiting: Vec<RequestId> = self
                     .outstanding
@@ -312,6 +351,51 @@ impl Run {
             .load_finished(self.now, key, answer)
             .unwrap();
         self.stale.push(StaleKey::Load(key));
+    }
+
+    fn finish_scan(&mut self, which: u8) {
+        let pending: Vec<usize> = (0..self.model.syncs.len())
+            .filter(|&s| self.model.syncs[s].key.is_some() && !self.model.syncs[s].scanned)
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let index = pending[usize::from(which) % pending.len()];
+        let sync = self.model.syncs[index].clone();
+        let key = sync.key.expect("filtered above");
+        let scan = if sync.unreadable_dir {
+            Err(model::SCRIPTED_FAILURE.to_owned())
+        } else {
+            let files = (0..sync.files.len())
+                .filter_map(|path| {
+                    let result = match sync.files[path]? {
+                        MFile::Unreadable => Err(FileError::Unstable {
+                            message: model::SCRIPTED_FAILURE.to_owned(),
+                        }),
+                        MFile::Readable(variant) => Ok(ScannedLibrary {
+                            fingerprint: Fingerprint {
+                                size_bytes: 1_000 + path as u64,
+                                mtime_unix_ns: u64::from(variant),
+                                digest: model::file_digest(path, variant),
+                            },
+                            plugin_id: model::plugin_at(path).to_owned(),
+                            version: path.to_string(),
+                        }),
+                    };
+                    Some(ScannedFile {
+                        path: model::path(path),
+                        result,
+                    })
+                })
+                .collect();
+            Ok(DirectoryScan { files })
+        };
+        self.model.finish_scan(index);
+        self.router
+            .core_mut()
+            .scan_finished(self.now, key, scan)
+            .unwrap();
+        self.stale.push(StaleKey::Sync(key));
     }
 
     fn finish_close(&mut self, which: u8) {
@@ -584,6 +668,12 @@ impl Run {
                 assert!(self.router.core().instance(key).is_err());
             }
             StaleKey::Pin(key) => assert!(self.router.core_mut().unpin(now, key).is_err()),
+            StaleKey::Sync(key) => assert_eq!(
+                self.router
+                    .core_mut()
+                    .scan_finished(now, key, Ok(DirectoryScan::default())),
+                Err(ScanFinishedError::NotFound(NotFoundError::Sync(key)))
+            ),
         }
     }
 

@@ -6,18 +6,19 @@ use std::collections::BTreeMap;
 
 use plugin_runtime::generation::{
     CommandError, DrainReason, GenerationKey, GenerationState, HolderReport, NotFoundError,
-    Outcome, PinError, PinnedReason, Snapshot,
+    Outcome, PinError, PinnedReason, Snapshot, SyncAction, SyncChange, SyncEntry, SyncError,
 };
 use plugin_runtime::owner::ReserveError;
 
-use crate::model::{self, MHolders, MOutcome, MReason, MState};
+use crate::model::{self, MEntry, MHolders, MOutcome, MReason, MState, MSyncAction};
 use crate::op::PLUGINS;
 
 use super::Run;
 use super::apply::{owner_name, thread_name};
+use super::effects::path_index;
 
 impl Run {
-    pub(super) fn model_outcome(&self, outcome: &Outcome) -> MOutcome {
+    pub(super) fn model_outcome(&mut self, outcome: &Outcome) -> MOutcome {
         let generation = |key: &GenerationKey| self.model_generation(*key);
         match outcome {
             Outcome::Loaded {
@@ -56,17 +57,72 @@ impl Run {
                     stalled: stalled.iter().map(|s| generation(&s.generation)).collect(),
                 }
             }
-            Outcome::Failed(error) => MOutcome::Failed(match error {
-                CommandError::UnknownPlugin { .. } => "unknown plugin",
-                CommandError::Disabled { .. } => "disabled",
-                CommandError::Load(_) => "load",
-                CommandError::PluginIdMismatch { .. } => "mismatch",
-                CommandError::Cancelled => "cancelled",
-                CommandError::Superseded { .. } => "superseded",
-                CommandError::ShuttingDown => "shutting down",
-                _ => "other",
-            }),
+            Outcome::Synced { dir, entries, .. } => {
+                assert_eq!(*dir, model::sync_dir());
+                self.stats.syncs += 1;
+                MOutcome::Synced(entries.iter().map(|e| self.model_entry(e)).collect())
+            }
+            Outcome::Failed(error) => MOutcome::Failed(error_name(error)),
             _ => panic!("unknown outcome {outcome:?}"),
+        }
+    }
+
+    /// A sync entry in the model's terms.
+    fn model_entry(&mut self, entry: &SyncEntry) -> MEntry {
+        let generation = |key: &GenerationKey| self.model_generation(*key);
+        let action = match &entry.action {
+            SyncAction::Loaded {
+                generation: g,
+                replaced,
+            } => MSyncAction::Loaded {
+                generation: generation(g),
+                replaced: replaced.as_ref().map(generation),
+            },
+            SyncAction::Nothing => MSyncAction::Nothing,
+            SyncAction::Skipped => MSyncAction::Skipped,
+            SyncAction::Disabled { draining } => MSyncAction::Disabled {
+                draining: draining.as_ref().map(generation),
+            },
+            SyncAction::Unloaded { draining } => MSyncAction::Unloaded {
+                draining: draining.as_ref().map(generation),
+            },
+            SyncAction::Failed(SyncError::File(_)) => MSyncAction::Failed("file"),
+            SyncAction::Failed(SyncError::Duplicate { plugin_id, paths }) => {
+                let claimants: Vec<usize> = paths.iter().map(|p| path_index(p)).collect();
+                assert!(claimants.len() > 1, "a duplicate names every claimant");
+                for path in claimants {
+                    assert_eq!(model::plugin_at(path), plugin_id);
+                }
+                self.stats.sync_entries[5] += 1;
+                MSyncAction::Failed("duplicate")
+            }
+            SyncAction::Failed(SyncError::Load(error)) => MSyncAction::Failed(error_name(error)),
+            other => panic!("an action the model does not know: {other:?}"),
+        };
+        let change = match entry.change {
+            SyncChange::New => "new",
+            SyncChange::Changed => "changed",
+            SyncChange::Unchanged => "unchanged",
+            SyncChange::Gone => "gone",
+            SyncChange::Unreadable => "unreadable",
+            other => panic!("a change the model does not know: {other:?}"),
+        };
+        let counted = ["new", "changed", "unchanged", "gone", "unreadable"]
+            .iter()
+            .position(|c| *c == change)
+            .expect("one of five");
+        self.stats.sync_entries[counted] += 1;
+        let fingerprint = entry.fingerprint.map(|f| {
+            let path = usize::from(f.digest.0[0]);
+            assert_eq!(f.digest, model::file_digest(path, f.digest.0[1]));
+            (path, f.digest.0[1])
+        });
+        MEntry {
+            path: path_index(&entry.path),
+            plugin: entry.plugin_id.clone(),
+            change,
+            fingerprint,
+            action,
         }
     }
 
@@ -374,5 +430,20 @@ pub(super) fn model_reason(reason: DrainReason) -> MReason {
         DrainReason::Rejected => MReason::Rejected,
         DrainReason::Superseded => MReason::Superseded,
         other => panic!("a drain reason the model does not know: {other:?}"),
+    }
+}
+
+/// The model's name for a command's (or a sync load's) error.
+fn error_name(error: &CommandError) -> &'static str {
+    match error {
+        CommandError::UnknownPlugin { .. } => "unknown plugin",
+        CommandError::Disabled { .. } => "disabled",
+        CommandError::Load(_) => "load",
+        CommandError::PluginIdMismatch { .. } => "mismatch",
+        CommandError::Cancelled => "cancelled",
+        CommandError::Superseded { .. } => "superseded",
+        CommandError::ShuttingDown => "shutting down",
+        CommandError::DirectoryUnreadable { .. } => "directory unreadable",
+        _ => "other",
     }
 }

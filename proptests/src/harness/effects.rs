@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use plugin_runtime::events::{Event, EventRecord};
-use plugin_runtime::generation::{CommandError, GenerationKey, Outcome, RequestId};
+use plugin_runtime::generation::{CommandError, GenerationKey, Outcome, RequestId, SyncMode};
 use plugin_runtime::owner::OwnerKey;
 use plugin_runtime::routing::{Action, DrainStall, ListenerId};
 
@@ -32,6 +32,7 @@ impl Run {
         let expect = std::mem::take(&mut self.model.expect);
         let command_step = self.submitted.front().map(|(id, ..)| *id);
         let mut opens = 0;
+        let mut scans = 0;
         let mut closes = Vec::new();
         let mut notices: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
         let mut completes = Vec::new();
@@ -62,6 +63,21 @@ impl Run {
                     assert_eq!(model::path(pending.path), path);
                     assert_eq!(pending.expected, expected_plugin_id);
                     pending.key = Some(load);
+                }
+                Action::Scan {
+                    request_id,
+                    sync,
+                    dir,
+                } => {
+                    scans += 1;
+                    assert_eq!(dir, model::sync_dir());
+                    let pending = self
+                        .model
+                        .syncs
+                        .iter_mut()
+                        .find(|s| s.key.is_none() && s.request == request_id)
+                        .expect("the model expects this scan");
+                    pending.key = Some(sync);
                 }
                 Action::Close(token) => {
                     let generation = self.model_generation(token.generation());
@@ -190,6 +206,7 @@ impl Run {
             self.submitted
         );
         assert_eq!(opens, expect.opens, "opens");
+        assert_eq!(scans, expect.scans, "scans");
         let mut want_closes = expect.closes.clone();
         want_closes.sort_unstable();
         closes.sort_unstable();
@@ -481,6 +498,37 @@ impl Run {
                 generation: generation(g, plugin_id),
             },
             Event::ShutdownStarted { timeout } => MEvent::ShutdownStarted { timeout: *timeout },
+            Event::DirectorySynced {
+                request_id,
+                dir,
+                mode,
+                new,
+                changed,
+                unchanged,
+                gone,
+                unreadable,
+                loaded,
+                unloaded,
+                disabled,
+                failed,
+            } => {
+                assert_eq!(*dir, model::sync_dir());
+                MEvent::DirectorySynced {
+                    request: *request_id,
+                    reconcile: *mode == SyncMode::Reconcile,
+                    counts: [
+                        *new,
+                        *changed,
+                        *unchanged,
+                        *gone,
+                        *unreadable,
+                        *loaded,
+                        *unloaded,
+                        *disabled,
+                        *failed,
+                    ],
+                }
+            }
             Event::ShutdownFinished { stalled } => {
                 let mut generations = BTreeMap::new();
                 for s in stalled {
@@ -649,7 +697,7 @@ fn wanted(wants: Wants, event: &Event) -> bool {
 }
 
 /// The index of an installed (or the one uninstalled) path.
-fn path_index(path: &Path) -> usize {
+pub(super) fn path_index(path: &Path) -> usize {
     (0..=INSTALLED_PATHS)
         .find(|&i| model::path(i) == path)
         .unwrap_or_else(|| panic!("a path the run never used: {path:?}"))

@@ -16,6 +16,7 @@ use std::time::Instant;
 use plugin_runtime::events::{EventFilter, EventKind, Topic};
 use plugin_runtime::generation::{
     CloseToken, Command, CoreConfig, GenerationKey, GenerationState, LoadKey, PinKey, RequestId,
+    SyncKey,
 };
 use plugin_runtime::loader::simulated::{SimulatedLibrary, SimulatedLoader};
 use plugin_runtime::owner::{InstanceKey, OwnerKey, TicketKey};
@@ -34,6 +35,7 @@ enum StaleKey {
     Ticket(TicketKey),
     Instance(InstanceKey),
     Pin(PinKey),
+    Sync(SyncKey),
 }
 
 /// A command submitted and not completed yet.
@@ -161,6 +163,11 @@ pub struct Stats {
     pub foreign_uses: u64,
     /// Loads that finished after a newer load of their plugin and never served.
     pub superseded: u64,
+    /// Directory syncs completed.
+    pub syncs: u64,
+    /// Sync entries by change (new, changed, unchanged, gone, unreadable) and
+    /// duplicates.
+    pub sync_entries: [u64; 6],
     /// Outcomes handed to a waiting caller.
     pub replies: u64,
     /// Outcomes put in the submitting owner's mailbox.
@@ -192,6 +199,10 @@ impl std::ops::AddAssign for Stats {
         self.stale_uses += other.stale_uses;
         self.foreign_uses += other.foreign_uses;
         self.superseded += other.superseded;
+        self.syncs += other.syncs;
+        for (mine, theirs) in self.sync_entries.iter_mut().zip(other.sync_entries) {
+            *mine += theirs;
+        }
         self.replies += other.replies;
         self.owner_completions += other.owner_completions;
         self.unrouted += other.unrouted;
@@ -335,8 +346,16 @@ impl Run {
     }
 
     fn answer_everything(&mut self) {
-        while !self.model.loads.is_empty() || !self.closes.is_empty() {
-            if !self.model.loads.is_empty() {
+        let scans = |run: &Self| {
+            run.model
+                .syncs
+                .iter()
+                .any(|s| s.key.is_some() && !s.scanned)
+        };
+        while !self.model.loads.is_empty() || !self.closes.is_empty() || scans(self) {
+            if scans(self) {
+                self.step(&Op::FinishScan { which: 0 });
+            } else if !self.model.loads.is_empty() {
                 self.step(&Op::FinishLoad { which: 0 });
             } else {
                 self.step(&Op::FinishClose { which: 0 });
