@@ -16,6 +16,7 @@ use plugin_runtime::events::{Event, EventFilter, EventKind, EventRecord, Followe
 use plugin_runtime::generation::{
     Command, CommandError, CoreConfig, DrainReason, GenerationKey, GenerationState, HoldCounts,
     HolderReport, Outcome, PinnedReason, PluginState, RequestId, Snapshot, StalledGeneration,
+    SyncChange, SyncMode,
 };
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::module::ModuleInfo;
@@ -714,6 +715,40 @@ fn every_event_kind_comes_from_a_real_scenario_with_its_fields() {
             reason,
         }
     );
+
+    // A directory sync of a directory whose one `.so` is not a library: its
+    // directory_synced (with the counts) comes right before its command_completed.
+    let synced_dir = setup.root.join("synced");
+    std::fs::create_dir_all(&synced_dir).unwrap();
+    std::fs::write(synced_dir.join("libjunk.so"), b"not an ELF file").unwrap();
+    let sync = journal.command(
+        &control,
+        Command::Sync {
+            dir: synced_dir.clone(),
+            disabled: Vec::new(),
+            mode: SyncMode::Reconcile,
+        },
+    );
+    let Outcome::Synced { entries, .. } = &sync.outcome else {
+        panic!("{:?}", sync.outcome);
+    };
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].change, SyncChange::Unreadable);
+    let synced = journal.event(&Event::DirectorySynced {
+        request_id: sync.request_id,
+        dir: synced_dir,
+        mode: SyncMode::Reconcile,
+        new: 0,
+        changed: 0,
+        unchanged: 0,
+        gone: 0,
+        unreadable: 1,
+        loaded: 0,
+        unloaded: 0,
+        disabled: 0,
+        failed: 1,
+    });
+    assert_eq!(synced.seq + 1, sync.completed);
 
     // A shutdown with an instance held past its deadline reports the holder.
     let held = dsp.create::<ProbeInterface>(echo_id, "echo", b"").unwrap();

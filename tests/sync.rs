@@ -230,7 +230,10 @@ fn two_files_with_one_plugin_id_fail_that_plugin_only() {
     let entries = sync(&setup, &[], SyncMode::Reconcile);
     for name in ["libecho.so", "libecho-new.so"] {
         let e = entry(&entries, name);
-        let SyncAction::Failed(SyncError::Duplicate { plugin_id, paths }) = &e.action else {
+        let SyncAction::Failed {
+            error: SyncError::Duplicate { plugin_id, paths },
+        } = &e.action
+        else {
             panic!("{e:?}")
         };
         assert_eq!(plugin_id, ECHO);
@@ -264,7 +267,9 @@ fn a_corrupt_replacement_leaves_the_old_generation_serving_until_a_whole_one_com
     assert!(
         matches!(
             e.action,
-            SyncAction::Failed(SyncError::File(FileError::ElfCheck { .. }))
+            SyncAction::Failed {
+                error: SyncError::File(FileError::ElfCheck { .. })
+            }
         ),
         "{e:?}"
     );
@@ -277,7 +282,9 @@ fn a_corrupt_replacement_leaves_the_old_generation_serving_until_a_whole_one_com
     assert!(
         matches!(
             e.action,
-            SyncAction::Failed(SyncError::File(FileError::Describe { .. }))
+            SyncAction::Failed {
+                error: SyncError::File(FileError::Describe { .. })
+            }
         ),
         "{e:?}"
     );
@@ -301,7 +308,12 @@ fn a_failed_load_does_not_stop_the_others() {
     let failed = entry(&entries, "libinit-fails.so");
     assert_eq!(failed.change, SyncChange::New);
     assert!(
-        matches!(failed.action, SyncAction::Failed(SyncError::Load(_))),
+        matches!(
+            failed.action,
+            SyncAction::Failed {
+                error: SyncError::Load(_)
+            }
+        ),
         "{failed:?}"
     );
     loaded(entry(&entries, "libecho.so"));

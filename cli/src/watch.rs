@@ -194,12 +194,13 @@ fn entry_line(entry: &Value) -> String {
         text("change"),
         text("action")
     );
-    if entry["action"] == "failed" {
-        line.push_str(&format!(": {}", text("kind")));
-        if let Some(error) = entry["error"].as_str() {
-            line.push_str(&format!(" {error}"));
+    let error = &entry["error"];
+    if let Some(kind) = error["kind"].as_str() {
+        line.push_str(&format!(": {kind}"));
+        if let Some(name) = error["error"].as_str() {
+            line.push_str(&format!(" {name}"));
         }
-        if let Some(message) = entry["message"].as_str() {
+        if let Some(message) = error["message"].as_str() {
             line.push_str(&format!(" ({message})"));
         }
     }

@@ -96,11 +96,11 @@ fn watch_prints_every_event_as_json_and_reloads_a_replaced_library() {
 
     install(&dir.0, "fixture-echo-v2", "libecho.so");
     loop {
-        if let Some((changed, loaded)) = synced(&next(&mut records)) {
-            if loaded > 0 {
-                assert_eq!((changed, loaded), (1, 1));
-                break;
-            }
+        if let Some((changed, loaded)) = synced(&next(&mut records))
+            && loaded > 0
+        {
+            assert_eq!((changed, loaded), (1, 1));
+            break;
         }
     }
     // Ctrl-C ends it: it shuts the runtime down, printing that too, and exits 0.

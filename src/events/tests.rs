@@ -395,6 +395,76 @@ mod json {
     }
 
     #[test]
+    fn a_sync_outcome_round_trips_with_every_action() {
+        use crate::generation::{
+            FileError, Fingerprint, SyncAction, SyncChange, SyncEntry, SyncError,
+        };
+        let (g, _) = keys();
+        let fingerprint = Fingerprint {
+            size_bytes: 4096,
+            mtime_unix_ns: 1_700_000_000_123_456_789,
+            digest: crate::module::Digest::of_bytes(b"library"),
+        };
+        let actions = [
+            SyncAction::Loaded {
+                generation: g,
+                replaced: Some(g),
+            },
+            SyncAction::Nothing,
+            SyncAction::Skipped,
+            SyncAction::Disabled { draining: Some(g) },
+            SyncAction::Unloaded { draining: None },
+            SyncAction::Failed {
+                error: SyncError::File(FileError::Describe {
+                    step: "entry symbol".into(),
+                    message: "missing".into(),
+                }),
+            },
+            SyncAction::Failed {
+                error: SyncError::Duplicate {
+                    plugin_id: "y".into(),
+                    paths: vec![PathBuf::from("plugins/a.so"), PathBuf::from("plugins/b.so")],
+                },
+            },
+            SyncAction::Failed {
+                error: SyncError::Load(CommandError::Superseded {
+                    plugin_id: "y".into(),
+                }),
+            },
+        ];
+        let entries = actions
+            .into_iter()
+            .map(|action| SyncEntry {
+                path: PathBuf::from("plugins/a.so"),
+                plugin_id: Some("x".into()),
+                change: SyncChange::Changed,
+                fingerprint: Some(fingerprint),
+                action,
+            })
+            .collect();
+        let outcome = Outcome::Synced {
+            dir: PathBuf::from("plugins"),
+            mode: SyncMode::Additive,
+            entries,
+        };
+        let text = serde_json::to_string(&outcome).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Outcome>(&text).unwrap(),
+            outcome,
+            "{text}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // The entry's plugin and an error's plugin are not one member.
+        assert_eq!(value["entries"][7]["plugin_id"], "x");
+        assert_eq!(value["entries"][7]["error"]["plugin_id"], "y");
+        assert_eq!(value["entries"][6]["error"]["plugin_id"], "y");
+        assert_eq!(
+            value["entries"][0]["fingerprint"]["digest"],
+            crate::module::Digest::of_bytes(b"library").to_string()
+        );
+    }
+
+    #[test]
     fn a_snapshot_round_trips() {
         let snapshot = Snapshot::default();
         let outcome = Outcome::Snapshot(snapshot);

@@ -254,8 +254,8 @@ pub enum Effect {
     },
     /// Something happened that observers may want to know.
     Event(Event),
-    /// List and fingerprint the libraries in `dir` (see
-    /// [`DirectoryScan`]), then answer with
+    /// List, fingerprint and describe the libraries in `dir` (see
+    /// [`DirectoryScan`](super::DirectoryScan)), then answer with
     /// [`Lifecycle::scan_finished`](super::Lifecycle::scan_finished) for `sync`.
     Scan {
         /// The sync command that asked for it.

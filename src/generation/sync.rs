@@ -24,7 +24,7 @@
 //!    unloaded, and a plugin the runtime has disabled but the list does not name is
 //!    loaded again. Two readable files claiming one plugin id fail with
 //!    [`SyncError::Duplicate`] for that id; the others go on.
-//! 4. The sync completes with [`Outcome::Synced`](super::Outcome::Synced) once every load
+//! 4. The sync completes with [`Outcome::Synced`] once every load
 //!    it started is answered (a failed load leaves the plugin's previous generation
 //!    serving), after one `directory_synced` event with the counts.
 //!
@@ -219,7 +219,10 @@ pub enum SyncAction {
         draining: Option<GenerationKey>,
     },
     /// The entry failed; the plugin stays as it was.
-    Failed(SyncError),
+    Failed {
+        /// Why.
+        error: SyncError,
+    },
 }
 
 /// One library file (or one plugin gone) of a finished sync.
@@ -385,7 +388,9 @@ impl Lifecycle {
                             plugin_id,
                             change: SyncChange::Unreadable,
                             fingerprint: None,
-                            action: Some(SyncAction::Failed(SyncError::File(error.clone()))),
+                            action: Some(SyncAction::Failed {
+                                error: SyncError::File(error.clone()),
+                            }),
                         });
                     }
                     continue;
@@ -404,10 +409,12 @@ impl Lifecycle {
             let enabled = known.map(|p| p.enabled);
             let claimants = &claims[id];
             let action = if claimants.len() > 1 {
-                Some(SyncAction::Failed(SyncError::Duplicate {
-                    plugin_id: id.to_owned(),
-                    paths: claimants.iter().map(|p| p.to_path_buf()).collect(),
-                }))
+                Some(SyncAction::Failed {
+                    error: SyncError::Duplicate {
+                        plugin_id: id.to_owned(),
+                        paths: claimants.iter().map(|p| p.to_path_buf()).collect(),
+                    },
+                })
             } else if disabled.contains(id) {
                 if mode == SyncMode::Reconcile && enabled == Some(true) {
                     let draining = self.disable_plugin(now, id).flatten();
@@ -492,7 +499,9 @@ impl Lifecycle {
                 generation,
                 replaced: None,
             },
-            Outcome::Failed(error) => SyncAction::Failed(SyncError::Load(error)),
+            Outcome::Failed(error) => SyncAction::Failed {
+                error: SyncError::Load(error),
+            },
             other => unreachable!("a load answers with a load's outcome, not {other:?}"),
         };
         let Some(pending) = self.syncs.get_mut(sync) else {
@@ -561,7 +570,7 @@ impl Lifecycle {
                 loaded: count_action(|a| matches!(a, SyncAction::Loaded { .. })),
                 unloaded: count_action(|a| matches!(a, SyncAction::Unloaded { .. })),
                 disabled: count_action(|a| matches!(a, SyncAction::Disabled { .. })),
-                failed: count_action(|a| matches!(a, SyncAction::Failed(_))),
+                failed: count_action(|a| matches!(a, SyncAction::Failed { .. })),
             }));
         let outcome = Outcome::Synced {
             dir: pending.dir,

@@ -157,9 +157,15 @@ fn summary(entries: &[SyncEntry]) -> Vec<(String, Option<&str>, SyncChange, &'st
                 SyncAction::Skipped => "skipped",
                 SyncAction::Disabled { .. } => "disabled",
                 SyncAction::Unloaded { .. } => "unloaded",
-                SyncAction::Failed(SyncError::File(_)) => "failed: file",
-                SyncAction::Failed(SyncError::Duplicate { .. }) => "failed: duplicate",
-                SyncAction::Failed(SyncError::Load(_)) => "failed: load",
+                SyncAction::Failed {
+                    error: SyncError::File(_),
+                } => "failed: file",
+                SyncAction::Failed {
+                    error: SyncError::Duplicate { .. },
+                } => "failed: duplicate",
+                SyncAction::Failed {
+                    error: SyncError::Load(_),
+                } => "failed: load",
             };
             (name, e.plugin_id.as_deref(), e.change, action)
         })
@@ -349,7 +355,10 @@ fn two_files_with_one_plugin_id_fail_that_id_and_the_others_go_on() {
     assert_eq!(s[0].3, "failed: duplicate");
     assert_eq!(s[1].3, "failed: duplicate");
     assert_eq!(s[2].3, "loaded");
-    let SyncAction::Failed(SyncError::Duplicate { plugin_id, paths }) = &entries[0].action else {
+    let SyncAction::Failed {
+        error: SyncError::Duplicate { plugin_id, paths },
+    } = &entries[0].action
+    else {
         unreachable!()
     };
     assert_eq!(plugin_id, "a");

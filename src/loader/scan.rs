@@ -117,8 +117,20 @@ pub(crate) fn is_library_name(name: &std::ffi::OsStr) -> bool {
     bytes.ends_with(b".so") && !bytes.starts_with(b".")
 }
 
-/// Lists the libraries of `dir`, fingerprints each one and reads its plugin id (see
-/// [the module](self)).
+/// Lists the libraries of `dir`, fingerprints each one and reads its plugin id: what a
+/// [directory sync](crate::generation::sync) plans from.
+///
+/// A directory entry is a library when its name ends in `.so` and does not start with a
+/// dot, and it is (or links to) a regular file, so the names installers stage under
+/// (`libx.so.new`, `.libx.so.tmp`) are never read; files come in the byte order of their
+/// names. Each library is read whole with the torn-file checks of the loader's shadow
+/// copy (identity, size and times before and after: a file that changed is
+/// [`FileError::Unstable`]), must pass the loader's ELF pre-check
+/// ([`FileError::ElfCheck`]), and is hashed (SHA-256, always: the digest decides whether
+/// it changed). Its plugin id comes from its descriptor
+/// ([`LibraryLoader::describe`]: opened without `init`, closed again), read once per
+/// digest thanks to `cache`; after describing, the path must still be the file that was
+/// hashed.
 ///
 /// # Errors
 ///

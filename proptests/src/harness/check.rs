@@ -86,8 +86,12 @@ impl Run {
             SyncAction::Unloaded { draining } => MSyncAction::Unloaded {
                 draining: draining.as_ref().map(generation),
             },
-            SyncAction::Failed(SyncError::File(_)) => MSyncAction::Failed("file"),
-            SyncAction::Failed(SyncError::Duplicate { plugin_id, paths }) => {
+            SyncAction::Failed {
+                error: SyncError::File(_),
+            } => MSyncAction::Failed("file"),
+            SyncAction::Failed {
+                error: SyncError::Duplicate { plugin_id, paths },
+            } => {
                 let claimants: Vec<usize> = paths.iter().map(|p| path_index(p)).collect();
                 assert!(claimants.len() > 1, "a duplicate names every claimant");
                 for path in claimants {
@@ -96,7 +100,9 @@ impl Run {
                 self.stats.sync_entries[5] += 1;
                 MSyncAction::Failed("duplicate")
             }
-            SyncAction::Failed(SyncError::Load(error)) => MSyncAction::Failed(error_name(error)),
+            SyncAction::Failed {
+                error: SyncError::Load(error),
+            } => MSyncAction::Failed(error_name(error)),
             other => panic!("an action the model does not know: {other:?}"),
         };
         let change = match entry.change {
