@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::generation::{
-    Command, DrainReason, GenerationKey, HolderReport, Outcome, RequestId, StalledGeneration,
+    Command, DrainReason, GenerationKey, HolderReport, Outcome, PluginRestart, RequestId,
+    StalledGeneration,
 };
 use crate::module::CapabilityInfo;
 use crate::owner::OwnerKey;
@@ -237,6 +238,25 @@ pub enum Event {
         /// The panic's message, if it had one.
         message: String,
     },
+    /// A hot restart began: every enabled plugin loads a new generation.
+    RestartStarted {
+        /// The plugins it reloads, in plugin-id order.
+        plugins: Vec<String>,
+        /// How long it waits for the holders of the replaced generations.
+        #[cfg_attr(
+            feature = "serde",
+            serde(rename = "timeout_ms", with = "super::serde_util::millis")
+        )]
+        timeout: Duration,
+    },
+    /// A hot restart finished: every load was answered and every replaced generation
+    /// closed (`stalled` is empty), or the deadline passed with `stalled` still held.
+    RestartFinished {
+        /// Each plugin with what its load did.
+        plugins: Vec<PluginRestart>,
+        /// The replaced generations still held at the deadline, with their holders.
+        stalled: Vec<StalledGeneration>,
+    },
     /// A command was accepted by the runtime.
     CommandSubmitted {
         /// Its id.
@@ -280,13 +300,15 @@ pub enum EventKind {
     ShutdownStarted,
     ShutdownFinished,
     RuntimePoisoned,
+    RestartStarted,
+    RestartFinished,
     CommandSubmitted,
     CommandCompleted,
 }
 
 impl EventKind {
     /// Every kind, in schema order.
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::LoadRequested,
         EventKind::Loaded,
         EventKind::Reloaded,
@@ -305,6 +327,8 @@ impl EventKind {
         EventKind::ShutdownStarted,
         EventKind::ShutdownFinished,
         EventKind::RuntimePoisoned,
+        EventKind::RestartStarted,
+        EventKind::RestartFinished,
         EventKind::CommandSubmitted,
         EventKind::CommandCompleted,
     ];
@@ -330,6 +354,8 @@ impl EventKind {
             EventKind::ShutdownStarted => "shutdown_started",
             EventKind::ShutdownFinished => "shutdown_finished",
             EventKind::RuntimePoisoned => "runtime_poisoned",
+            EventKind::RestartStarted => "restart_started",
+            EventKind::RestartFinished => "restart_finished",
             EventKind::CommandSubmitted => "command_submitted",
             EventKind::CommandCompleted => "command_completed",
         }
@@ -340,7 +366,9 @@ impl EventKind {
         match self {
             EventKind::ShutdownStarted
             | EventKind::ShutdownFinished
-            | EventKind::RuntimePoisoned => Topic::Runtime,
+            | EventKind::RuntimePoisoned
+            | EventKind::RestartStarted
+            | EventKind::RestartFinished => Topic::Runtime,
             EventKind::CommandSubmitted | EventKind::CommandCompleted => Topic::Command,
             _ => Topic::Lifecycle,
         }
@@ -374,6 +402,8 @@ impl Event {
             Event::ShutdownStarted { .. } => EventKind::ShutdownStarted,
             Event::ShutdownFinished { .. } => EventKind::ShutdownFinished,
             Event::RuntimePoisoned { .. } => EventKind::RuntimePoisoned,
+            Event::RestartStarted { .. } => EventKind::RestartStarted,
+            Event::RestartFinished { .. } => EventKind::RestartFinished,
             Event::CommandSubmitted { .. } => EventKind::CommandSubmitted,
             Event::CommandCompleted { .. } => EventKind::CommandCompleted,
         }
@@ -412,7 +442,9 @@ impl Event {
             Event::CommandCompleted { outcome, .. } => outcome.plugin_id(),
             Event::ShutdownStarted { .. }
             | Event::ShutdownFinished { .. }
-            | Event::RuntimePoisoned { .. } => None,
+            | Event::RuntimePoisoned { .. }
+            | Event::RestartStarted { .. }
+            | Event::RestartFinished { .. } => None,
         }
     }
 }

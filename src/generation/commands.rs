@@ -53,6 +53,7 @@ impl Lifecycle {
             }
             Command::Snapshot => self.report_snapshot(now, request_id, owner),
             Command::Shutdown { timeout } => self.begin_shutdown(now, request_id, owner, timeout),
+            Command::Restart { timeout } => self.begin_restart(now, request_id, owner, timeout),
         }
     }
 

@@ -12,6 +12,8 @@ use super::effect::{CommandError, Effect, Outcome, RequestId};
 use super::holders::HoldCounts;
 use super::keys::{CoreId, GenerationKey, LoadKey, PinKey};
 use super::pins::PinRecord;
+use super::restart::RestartState;
+use super::serving::ServingCause;
 use super::shutdown::ShutdownState;
 use super::state::{GenerationRecord, GenerationState, Stage};
 use crate::module::ModuleInfo;
@@ -157,6 +159,8 @@ pub struct Lifecycle {
     pub(crate) pins: Arena<PinKey, PinRecord>,
     pub(crate) effects: VecDeque<Effect>,
     pub(crate) shutdown: ShutdownState,
+    /// The hot restart in progress, if any.
+    pub(crate) restart: Option<RestartState>,
     /// The submission number the next load gets (see [`PendingLoad::order`]).
     pub(crate) next_load: u64,
     /// Per plugin id, the submission number of the newest load that made a generation
@@ -193,6 +197,9 @@ pub(crate) struct PluginRecord {
     pub(crate) enabled: bool,
     /// `None` while disabled, during shutdown, or never (a record is made by a load).
     pub(crate) active: Option<GenerationKey>,
+    /// Why the plugin serves: set whenever it goes from no active generation to one,
+    /// kept across reloads. Meaningless while `active` is `None`.
+    pub(crate) serving_cause: ServingCause,
 }
 
 /// A library the caller was asked to open.
@@ -213,6 +220,8 @@ pub(crate) struct PendingLoad {
 pub(crate) enum LoadPurpose {
     Load,
     Enable,
+    /// One plugin's load of a hot restart: its outcome goes to the restart.
+    Restart,
 }
 
 impl Lifecycle {
@@ -237,6 +246,7 @@ impl Lifecycle {
             pins: Arena::new(id),
             effects: VecDeque::new(),
             shutdown: ShutdownState::Running,
+            restart: None,
             next_load: 0,
             newest_active: HashMap::new(),
             next_record: 0,

@@ -10,6 +10,7 @@ use super::error::{CleanupError, ClosedError, ForeignKeyError, LoadFinishedError
 use super::holders::Holders;
 use super::keys::{GenerationKey, LoadKey};
 use super::lifecycle::{Lifecycle, LoadPurpose, PendingLoad, PluginRecord};
+use super::serving::ServingCause;
 use super::state::{Active, DrainReason, GenerationRecord, PinnedByLoader, PinnedReason, Stage};
 use crate::events::Event;
 use crate::module::{CloseOutcome, LoadFailure, ModuleInfo};
@@ -73,7 +74,7 @@ impl Lifecycle {
         });
         if let Some((reason, error)) = refusal {
             self.begin_drain(now, generation, reason, None);
-            self.fail(pending.request_id, pending.owner, error);
+            self.answer_load(now, &pending, Outcome::Failed(error));
             return Ok(Some(generation));
         }
         self.activate(now, pending, plugin_id, generation);
@@ -85,19 +86,16 @@ impl Lifecycle {
         self.effects.push_back(Effect::Event(Event::LoadFailed {
             request_id: pending.request_id,
             plugin_id: pending.expected_plugin_id.clone(),
-            path: pending.path,
+            path: pending.path.clone(),
             step: failure.step.clone(),
             message: failure.message.clone(),
         }));
-        self.fail(
-            pending.request_id,
-            pending.owner,
-            CommandError::Load(failure),
-        );
+        let error = CommandError::Load(failure);
+        self.answer_load(now, &pending, Outcome::Failed(error));
         if self.loads.is_empty() {
             self.newest_active.clear();
         }
-        self.check_shutdown(now);
+        self.check_quiesce(now);
     }
 
     /// Why the module a finished load produced must not serve, if it must not.
@@ -149,11 +147,21 @@ impl Lifecycle {
                 path: pending.path.clone(),
                 enabled: true,
                 active: None,
+                serving_cause: ServingCause::FirstLoad,
             });
         plugin.path = pending.path.clone();
         let was_disabled = !plugin.enabled;
         plugin.enabled = true;
         let replaced = plugin.active.replace(generation);
+        let serving = replaced.is_none().then(|| {
+            let cause = if was_disabled {
+                ServingCause::Enabled
+            } else {
+                ServingCause::FirstLoad
+            };
+            plugin.serving_cause = cause;
+            cause
+        });
         if was_disabled {
             self.effects.push_back(Effect::Event(Event::Enabled {
                 plugin_id: plugin_id.clone(),
@@ -181,6 +189,9 @@ impl Lifecycle {
                 capabilities,
             })),
         }
+        if let Some(cause) = serving {
+            self.notify_serving(&plugin_id, generation, cause);
+        }
         let outcome = match pending.purpose {
             LoadPurpose::Enable if replaced.is_none() => Outcome::Enabled {
                 plugin_id,
@@ -192,7 +203,7 @@ impl Lifecycle {
                 replaced,
             },
         };
-        self.complete(pending.request_id, pending.owner, outcome);
+        self.answer_load(now, &pending, outcome);
     }
 
     /// The caller's answer to [`Effect::Close`]: it closed the token's library and the
@@ -250,7 +261,7 @@ impl Lifecycle {
             generation,
         }));
         self.effects.push_back(Effect::Event(mapping));
-        self.check_shutdown(now);
+        self.check_quiesce(now);
         Ok(())
     }
 
