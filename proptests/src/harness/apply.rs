@@ -123,6 +123,12 @@ impl Run {
                 self.model.shutdown(id, submitter, timeout);
                 self.submit(id, route, submitter, Command::Shutdown { timeout });
             }
+            Op::Restart { after_secs, route } => {
+                let (id, submitter) = self.request(route);
+                let timeout = Duration::from_secs(u64::from(after_secs));
+                self.model.restart(id, submitter, timeout);
+                self.submit(id, route, submitter, Command::Restart { timeout });
+            }
             Op::LeaveWaiter { which } => {
                 let waiting: Vec<RequestId> = self
                     .outstanding

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use plugin_runtime::generation::{
     CommandError, DrainReason, GenerationKey, GenerationState, HolderReport, NotFoundError,
-    Outcome, PinError, PinnedReason, Snapshot,
+    Outcome, PinError, PinnedReason, ServingCause, Snapshot,
 };
 use plugin_runtime::owner::ReserveError;
 
@@ -56,16 +56,17 @@ impl Run {
                     stalled: stalled.iter().map(|s| generation(&s.generation)).collect(),
                 }
             }
-            Outcome::Failed(error) => MOutcome::Failed(match error {
-                CommandError::UnknownPlugin { .. } => "unknown plugin",
-                CommandError::Disabled { .. } => "disabled",
-                CommandError::Load(_) => "load",
-                CommandError::PluginIdMismatch { .. } => "mismatch",
-                CommandError::Cancelled => "cancelled",
-                CommandError::Superseded { .. } => "superseded",
-                CommandError::ShuttingDown => "shutting down",
-                _ => "other",
-            }),
+            Outcome::Restarted { plugins, stalled } => {
+                for s in stalled {
+                    let g = generation(&s.generation);
+                    assert_eq!(self.model_holders(&s.holders), self.model.holders(g), "I8");
+                }
+                MOutcome::Restarted {
+                    plugins: self.model_restart(plugins),
+                    stalled: stalled.iter().map(|s| generation(&s.generation)).collect(),
+                }
+            }
+            Outcome::Failed(error) => MOutcome::Failed(error_name(error)),
             _ => panic!("unknown outcome {outcome:?}"),
         }
     }
@@ -217,6 +218,30 @@ impl Run {
             "live records"
         );
         self.check_snapshot_owners(&snapshot);
+        for (index, owner) in self.model.owners.iter().enumerate() {
+            if !owner.alive {
+                continue;
+            }
+            let told: Vec<(String, usize, model::MCause)> = self
+                .router
+                .core()
+                .serving_notices(owner.key)
+                .unwrap()
+                .into_iter()
+                .map(|n| {
+                    let cause = match n.cause {
+                        ServingCause::FirstLoad => model::MCause::FirstLoad,
+                        _ => model::MCause::Enabled,
+                    };
+                    (n.plugin_id, self.model_generation(n.generation), cause)
+                })
+                .collect();
+            assert_eq!(
+                told,
+                self.model.serving_notices(index),
+                "serving notices owner {index} must know now"
+            );
+        }
         assert_eq!(
             snapshot.generations.len(),
             self.model
@@ -337,6 +362,21 @@ impl Run {
         );
         // I4: no more draining generations than distinct pinned ones.
         assert!(draining <= self.model.held_generations().len(), "I4");
+    }
+}
+
+/// The name the model gives a command error.
+pub(super) fn error_name(error: &CommandError) -> &'static str {
+    match error {
+        CommandError::UnknownPlugin { .. } => "unknown plugin",
+        CommandError::Disabled { .. } => "disabled",
+        CommandError::Load(_) => "load",
+        CommandError::PluginIdMismatch { .. } => "mismatch",
+        CommandError::Cancelled => "cancelled",
+        CommandError::Superseded { .. } => "superseded",
+        CommandError::ShuttingDown => "shutting down",
+        CommandError::RestartInProgress => "restart in progress",
+        _ => "other",
     }
 }
 
