@@ -606,6 +606,36 @@ fn every_event_kind_comes_from_a_real_scenario_with_its_fields() {
     );
     assert_order(&[still_mapped[2].seq, unmapped_later.seq, cleaned_up.seq]);
 
+    // A hot restart with no plugin enabled: it starts and finishes at once (restarts
+    // that reload have tests of their own, in `tests/restart.rs`).
+    let restart = journal.command(
+        &control,
+        Command::Restart {
+            timeout: SHUTDOWN_TIMEOUT,
+        },
+    );
+    assert_eq!(
+        restart.outcome,
+        Outcome::Restarted {
+            plugins: Vec::new(),
+            stalled: Vec::new(),
+        }
+    );
+    let started = journal.event(&Event::RestartStarted {
+        plugins: Vec::new(),
+        timeout: SHUTDOWN_TIMEOUT,
+    });
+    let finished = journal.event(&Event::RestartFinished {
+        plugins: Vec::new(),
+        stalled: Vec::new(),
+    });
+    assert_order(&[
+        restart.submitted,
+        started.seq,
+        finished.seq,
+        restart.completed,
+    ]);
+
     // An enable: requested under the plugin's id, enabled, then loaded.
     let enable = journal.command(
         &control,

@@ -172,6 +172,63 @@ pub struct MPlugin {
     /// The digest recorded when it last loaded: a sync's file (path index, variant), or
     /// `None` for a plain load (the simulated loader gives no digest).
     pub digest: Option<(usize, u8)>,
+    /// Why it serves, since it last went from no active generation to one.
+    pub cause: MCause,
+}
+
+/// Why a plugin serves again from no generation: a serving notice's cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MCause {
+    /// A load of a plugin the model did not know.
+    FirstLoad,
+    /// A disabled plugin loaded again.
+    Enabled,
+}
+
+/// What a hot restart did with one plugin.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MRestartResult {
+    /// A new generation serves, replacing one (or none).
+    Reloaded {
+        /// The new generation.
+        generation: usize,
+        /// The one it replaced.
+        replaced: Option<usize>,
+    },
+    /// The load failed or never served, with the error's name.
+    Failed(&'static str),
+    /// The load was still pending at the deadline.
+    Loading,
+}
+
+/// The hot restart in progress.
+#[derive(Debug, Clone)]
+pub struct MRestart {
+    /// The request.
+    pub request: RequestId,
+    /// Its submitter.
+    pub submitter: Option<OwnerKey>,
+    /// The deadline.
+    pub deadline: Instant,
+    /// Per plugin, in id order: the order number of its load and, once answered, what
+    /// it did.
+    pub entries: Vec<(String, u64, Option<MRestartResult>)>,
+}
+
+impl MRestart {
+    /// The generations the restart's loads replaced.
+    pub fn replaced(&self) -> Vec<usize> {
+        self.entries
+            .iter()
+            .filter_map(|(_, _, result)| match result {
+                Some(MRestartResult::Reloaded {
+                    replaced: Some(old),
+                    ..
+                }) => Some(*old),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// One pending load.
@@ -189,6 +246,8 @@ pub struct MLoad {
     pub expected: Option<String>,
     /// Whether it came from an enable.
     pub enable: bool,
+    /// Whether it is one plugin's load of a hot restart.
+    pub restart: bool,
     /// Overtaken by an unload, disable or shutdown.
     pub cancelled: bool,
     /// Its place in the order loads were submitted.
@@ -264,6 +323,13 @@ pub enum MOutcome {
     },
     /// A directory sync's entries.
     Synced(Vec<MEntry>),
+    /// Restarted: what each plugin's load did, and the replaced generations still held.
+    Restarted {
+        /// Per plugin, in id order.
+        plugins: Vec<(String, MRestartResult)>,
+        /// The stalled generations.
+        stalled: BTreeSet<usize>,
+    },
     /// Failed, with the error's name.
     Failed(&'static str),
 }
@@ -420,6 +486,20 @@ pub enum MEvent {
         /// new, changed, unchanged, gone, unreadable, loaded, unloaded, disabled, failed.
         counts: [u32; 9],
     },
+    /// `restart_started`.
+    RestartStarted {
+        /// The plugins it reloads, in id order.
+        plugins: Vec<String>,
+        /// The command's timeout.
+        timeout: Duration,
+    },
+    /// `restart_finished`.
+    RestartFinished {
+        /// What each plugin's load did.
+        plugins: Vec<(String, MRestartResult)>,
+        /// The replaced generations still held, with their holders.
+        stalled: BTreeMap<usize, MHolders>,
+    },
 }
 
 impl MEvent {
@@ -436,7 +516,9 @@ impl MEvent {
             | MEvent::KeptLoaded { generation, .. }
             | MEvent::CleanedUp { generation } => vec![*generation],
             MEvent::Reloaded { old, new, .. } => vec![*old, *new],
-            MEvent::ShutdownFinished { stalled } => stalled.keys().copied().collect(),
+            MEvent::ShutdownFinished { stalled } | MEvent::RestartFinished { stalled, .. } => {
+                stalled.keys().copied().collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -488,6 +570,8 @@ pub struct StepExpect {
     pub closes: Vec<usize>,
     /// Generations that started draining, with the owners to tell.
     pub notices: Vec<(usize, BTreeSet<usize>)>,
+    /// Serving notices: each owner told, the plugin's new generation and the cause.
+    pub serving: BTreeSet<(usize, usize, MCause)>,
     /// Completions.
     pub completes: Vec<(RequestId, Option<OwnerKey>, MOutcome)>,
     /// Every event record, in the order the model makes them.
@@ -548,6 +632,8 @@ pub struct Model {
     pub counters: MCounters,
     /// Every directory sync submitted.
     pub syncs: Vec<MSync>,
+    /// The hot restart in progress.
+    pub restart: Option<MRestart>,
 }
 
 impl Model {
@@ -570,6 +656,7 @@ impl Model {
             newest_active: BTreeMap::new(),
             counters: MCounters::default(),
             syncs: Vec::new(),
+            restart: None,
         }
     }
 
@@ -586,6 +673,29 @@ impl Model {
             holders.entry(p.owner).or_default().2 += 1;
         }
         holders
+    }
+
+    /// The live owners subscribed to `plugin` (by id or to all).
+    pub fn subscribers(&self, plugin: &str) -> BTreeSet<usize> {
+        (0..self.owners.len())
+            .filter(|&o| {
+                self.owners[o].alive
+                    && self.owners[o]
+                        .subscriptions
+                        .iter()
+                        .any(|s| s.as_deref().is_none_or(|p| p == plugin))
+            })
+            .collect()
+    }
+
+    /// What `serving_notices` must answer for live owner `owner`: each subscribed plugin
+    /// that serves, in id order, with its active generation and why it serves.
+    pub fn serving_notices(&self, owner: usize) -> Vec<(String, usize, MCause)> {
+        self.plugins
+            .iter()
+            .filter(|(id, _)| self.subscribers(id).contains(&owner))
+            .filter_map(|(id, p)| Some((id.clone(), p.active?, p.cause)))
+            .collect()
     }
 
     /// Whether anything holds the generation.
@@ -654,6 +764,7 @@ impl Model {
             path,
             expected,
             enable,
+            restart: false,
             cancelled: false,
             order: self.next_order,
             sync: None,
@@ -782,7 +893,110 @@ impl Model {
         for active in actives {
             self.drain(active, MReason::Shutdown, None);
         }
+        self.check_quiesce();
+    }
+
+    /// A command: hot restart, waiting `timeout` for the holders of what it replaces.
+    pub fn restart(&mut self, request: RequestId, submitter: Option<OwnerKey>, timeout: Duration) {
+        self.submitted(request);
+        if !self.running() {
+            return self.complete(request, submitter, MOutcome::Failed("shutting down"));
+        }
+        if self.restart.is_some() {
+            return self.complete(request, submitter, MOutcome::Failed("restart in progress"));
+        }
+        let plugins: Vec<(String, usize)> = self
+            .plugins
+            .iter()
+            .filter(|(_, p)| p.enabled)
+            .map(|(id, p)| (id.clone(), p.path))
+            .collect();
+        self.emit(MEvent::RestartStarted {
+            plugins: plugins.iter().map(|(id, _)| id.clone()).collect(),
+            timeout,
+        });
+        let mut entries = Vec::new();
+        for (plugin, path) in plugins {
+            let order = self.next_order;
+            self.open(request, submitter, path, Some(plugin.clone()), false);
+            self.loads.last_mut().expect("just opened").restart = true;
+            entries.push((plugin, order, None));
+        }
+        self.restart = Some(MRestart {
+            request,
+            submitter,
+            deadline: self.now + timeout,
+            entries,
+        });
+        self.check_restart();
+    }
+
+    /// Hands a finished load's outcome to its command, or to the restart that made it.
+    fn answer(&mut self, load: &MLoad, outcome: MOutcome) {
+        if !load.restart {
+            // A sync's load answers its sync; any other its command.
+            return self.answer_load(load, outcome);
+        }
+        let Some(entry) = self.restart.as_mut().and_then(|r| {
+            r.entries
+                .iter_mut()
+                .find(|(_, order, result)| *order == load.order && result.is_none())
+        }) else {
+            return;
+        };
+        entry.2 = Some(match outcome {
+            MOutcome::Loaded {
+                generation,
+                replaced,
+            } => MRestartResult::Reloaded {
+                generation,
+                replaced,
+            },
+            MOutcome::Failed(error) => MRestartResult::Failed(error),
+            other => panic!("a restart's load completed with {other:?}"),
+        });
+        self.check_restart();
+    }
+
+    /// Whether a generation is out of the drain: neither draining nor closing.
+    fn settled(&self, generation: usize) -> bool {
+        !matches!(
+            self.generations[generation].state,
+            MState::Draining { .. } | MState::Closing
+        )
+    }
+
+    fn check_quiesce(&mut self) {
         self.check_shutdown();
+        self.check_restart();
+    }
+
+    fn check_restart(&mut self) {
+        let Some(restart) = &self.restart else {
+            return;
+        };
+        let answered = restart.entries.iter().all(|(_, _, r)| r.is_some());
+        if answered && restart.replaced().into_iter().all(|g| self.settled(g)) {
+            self.finish_restart(BTreeMap::new());
+        }
+    }
+
+    fn finish_restart(&mut self, stalled: BTreeMap<usize, MHolders>) {
+        let restart = self.restart.take().expect("a restart in progress");
+        let plugins: Vec<(String, MRestartResult)> = restart
+            .entries
+            .into_iter()
+            .map(|(plugin, _, result)| (plugin, result.unwrap_or(MRestartResult::Loading)))
+            .collect();
+        self.emit(MEvent::RestartFinished {
+            plugins: plugins.clone(),
+            stalled: stalled.clone(),
+        });
+        let outcome = MOutcome::Restarted {
+            plugins,
+            stalled: stalled.into_keys().collect(),
+        };
+        self.complete(restart.request, restart.submitter, outcome);
     }
 
     /// What the loader will do with the pending load: the module's path on success, the
@@ -818,8 +1032,8 @@ impl Model {
                     step: step.to_owned(),
                     message: message.to_owned(),
                 });
-                self.answer_load(&load, MOutcome::Failed("load"));
-                self.check_shutdown();
+                self.answer(&load, MOutcome::Failed("load"));
+                self.check_quiesce();
                 return None;
             }
             Ok(path) => path,
@@ -834,12 +1048,12 @@ impl Model {
         });
         if load.expected.as_ref().is_some_and(|e| e != &plugin) {
             self.drain(generation, MReason::Rejected, None);
-            self.answer_load(&load, MOutcome::Failed("mismatch"));
+            self.answer(&load, MOutcome::Failed("mismatch"));
             return Some(generation);
         }
         if load.cancelled || !self.running() {
             self.drain(generation, MReason::Cancelled, None);
-            self.answer_load(&load, MOutcome::Failed("cancelled"));
+            self.answer(&load, MOutcome::Failed("cancelled"));
             return Some(generation);
         }
         if self
@@ -848,7 +1062,7 @@ impl Model {
             .is_some_and(|newest| *newest > load.order)
         {
             self.drain(generation, MReason::Superseded, None);
-            self.answer_load(&load, MOutcome::Failed("superseded"));
+            self.answer(&load, MOutcome::Failed("superseded"));
             return Some(generation);
         }
         self.newest_active.insert(plugin.clone(), load.order);
@@ -858,12 +1072,21 @@ impl Model {
             enabled: true,
             active: None,
             digest: None,
+            cause: MCause::FirstLoad,
         });
         record.path = path;
         record.digest = digest;
         let was_disabled = !record.enabled;
         record.enabled = true;
         let replaced = record.active.replace(generation);
+        let cause = if was_disabled {
+            MCause::Enabled
+        } else {
+            MCause::FirstLoad
+        };
+        if replaced.is_none() {
+            record.cause = cause;
+        }
         if was_disabled {
             self.emit(MEvent::Enabled {
                 plugin: plugin.clone(),
@@ -883,12 +1106,18 @@ impl Model {
                 });
                 self.drain(old, MReason::Replaced, Some(generation));
             }
-            None => self.emit(MEvent::Loaded {
-                plugin,
-                generation,
-                version,
-                path,
-            }),
+            None => {
+                // Serving again from no generation: every subscriber is told.
+                for owner in self.subscribers(&plugin) {
+                    self.expect.serving.insert((owner, generation, cause));
+                }
+                self.emit(MEvent::Loaded {
+                    plugin,
+                    generation,
+                    version,
+                    path,
+                });
+            }
         }
         let outcome = if load.enable && replaced.is_none() {
             MOutcome::Enabled { generation }
@@ -898,7 +1127,7 @@ impl Model {
                 replaced,
             }
         };
-        self.answer_load(&load, outcome);
+        self.answer(&load, outcome);
         Some(generation)
     }
 
@@ -919,15 +1148,7 @@ impl Model {
         let plugin = self.generations[generation].plugin.clone();
         let mut told: BTreeSet<usize> =
             self.holders(generation).keys().flatten().copied().collect();
-        for (index, owner) in self.owners.iter().enumerate() {
-            let subscribed = owner
-                .subscriptions
-                .iter()
-                .any(|s| s.as_deref().is_none_or(|p| p == plugin));
-            if owner.alive && subscribed {
-                told.insert(index);
-            }
-        }
+        told.extend(self.subscribers(&plugin));
         self.expect.notices.push((generation, told));
         self.collect_if_free(generation);
     }
@@ -940,7 +1161,7 @@ impl Model {
             self.counters.collected += 1;
             self.emit(MEvent::Collected { generation });
             self.expect.closes.push(generation);
-            self.check_shutdown();
+            self.check_quiesce();
         }
     }
 
@@ -968,7 +1189,7 @@ impl Model {
         };
         self.generations[generation].state = state;
         self.emit(event);
-        self.check_shutdown();
+        self.check_quiesce();
     }
 
     /// The actor removes the record of a closed, unmapped generation.
@@ -1060,6 +1281,14 @@ impl Model {
     /// completes.
     pub fn advance(&mut self, now: Instant) {
         self.now = now;
+        // At a restart's deadline, what it replaced and still drains is reported now.
+        let restart_due = self.restart.as_ref().filter(|r| r.deadline <= now);
+        let replaced = restart_due.map(MRestart::replaced).unwrap_or_default();
+        for &g in &replaced {
+            if let MState::Draining { deadline, .. } = &mut self.generations[g].state {
+                *deadline = (*deadline).min(now);
+            }
+        }
         for index in 0..self.generations.len() {
             let MState::Draining {
                 since,
@@ -1116,6 +1345,14 @@ impl Model {
             self.emit(MEvent::ShutdownFinished { stalled });
             self.complete(request, submitter, outcome);
         }
+        if self.restart.as_ref().is_some_and(|r| r.deadline <= now) {
+            let stalled: BTreeMap<usize, MHolders> = replaced
+                .into_iter()
+                .filter(|&g| matches!(self.generations[g].state, MState::Draining { .. }))
+                .map(|g| (g, self.holders(g)))
+                .collect();
+            self.finish_restart(stalled);
+        }
     }
 
     /// When the core must next handle a timeout.
@@ -1128,7 +1365,8 @@ impl Model {
             MShutdown::Draining { deadline, .. } => Some(deadline),
             _ => None,
         };
-        drains.chain(shutdown).min()
+        let restart = self.restart.as_ref().map(|r| r.deadline);
+        drains.chain(shutdown).chain(restart).min()
     }
 }
 

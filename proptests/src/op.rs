@@ -108,6 +108,13 @@ pub enum Op {
         /// Which pending scan.
         which: u8,
     },
+    /// `Command::Restart` with a timeout of this many seconds.
+    Restart {
+        /// Seconds until the deadline.
+        after_secs: u8,
+        /// Its routing.
+        route: Route,
+    },
     /// The caller waiting for one outstanding command leaves: its outcome goes to the
     /// submitting owner instead, or nowhere.
     LeaveWaiter {
@@ -262,6 +269,7 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(plugin, enabled, route)| Op::SetEnabled { plugin, enabled, route }),
         1 => route().prop_map(|route| Op::Snapshot { route }),
         1 => (0..20u8, route()).prop_map(|(after_secs, route)| Op::Shutdown { after_secs, route }),
+        2 => (0..6u8, route()).prop_map(|(after_secs, route)| Op::Restart { after_secs, route }),
         1 => any::<u8>().prop_map(|which| Op::LeaveWaiter { which }),
         4 => (sync_files(), proptest::bool::weighted(0.05), prop_oneof![3 => Just(0u8), 1 => 0..8u8], any::<bool>(), route())
             .prop_map(|(files, unreadable_dir, disabled, reconcile, route)| Op::Sync {
@@ -279,7 +287,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (0..5u8, 0..3u8).prop_map(|(path, outcome)| Op::SetCloseOutcome { path, outcome }),
         2 => Just(Op::RegisterOwner),
         1 => any::<u8>().prop_map(|owner| Op::UnregisterOwner { owner }),
-        1 => (any::<u8>(), proptest::option::of(0..3u8))
+        2 => (any::<u8>(), proptest::option::of(0..3u8))
             .prop_map(|(owner, plugin)| Op::Subscribe { owner, plugin }),
         10 => (any::<u8>(), plugin(), 0..4u8).prop_map(|(owner, plugin, capability)| Op::Reserve {
             owner,

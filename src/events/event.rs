@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::generation::{
-    Command, DrainReason, GenerationKey, HolderReport, Outcome, RequestId, StalledGeneration,
-    SyncMode,
+    Command, DrainReason, GenerationKey, HolderReport, Outcome, PluginRestart, RequestId,
+    StalledGeneration, SyncMode,
 };
 use crate::module::CapabilityInfo;
 use crate::owner::OwnerKey;
@@ -267,6 +267,25 @@ pub enum Event {
         /// Entries that failed.
         failed: u32,
     },
+    /// A hot restart began: every enabled plugin loads a new generation.
+    RestartStarted {
+        /// The plugins it reloads, in plugin-id order.
+        plugins: Vec<String>,
+        /// How long it waits for the holders of the replaced generations.
+        #[cfg_attr(
+            feature = "serde",
+            serde(rename = "timeout_ms", with = "super::serde_util::millis")
+        )]
+        timeout: Duration,
+    },
+    /// A hot restart finished: every load was answered and every replaced generation
+    /// closed (`stalled` is empty), or the deadline passed with `stalled` still held.
+    RestartFinished {
+        /// Each plugin with what its load did.
+        plugins: Vec<PluginRestart>,
+        /// The replaced generations still held at the deadline, with their holders.
+        stalled: Vec<StalledGeneration>,
+    },
     /// A command was accepted by the runtime.
     CommandSubmitted {
         /// Its id.
@@ -310,6 +329,8 @@ pub enum EventKind {
     ShutdownStarted,
     ShutdownFinished,
     RuntimePoisoned,
+    RestartStarted,
+    RestartFinished,
     CommandSubmitted,
     CommandCompleted,
     DirectorySynced,
@@ -317,7 +338,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in schema order.
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 23] = [
         EventKind::LoadRequested,
         EventKind::Loaded,
         EventKind::Reloaded,
@@ -337,6 +358,8 @@ impl EventKind {
         EventKind::ShutdownStarted,
         EventKind::ShutdownFinished,
         EventKind::RuntimePoisoned,
+        EventKind::RestartStarted,
+        EventKind::RestartFinished,
         EventKind::CommandSubmitted,
         EventKind::CommandCompleted,
     ];
@@ -362,6 +385,8 @@ impl EventKind {
             EventKind::ShutdownStarted => "shutdown_started",
             EventKind::ShutdownFinished => "shutdown_finished",
             EventKind::RuntimePoisoned => "runtime_poisoned",
+            EventKind::RestartStarted => "restart_started",
+            EventKind::RestartFinished => "restart_finished",
             EventKind::CommandSubmitted => "command_submitted",
             EventKind::CommandCompleted => "command_completed",
             EventKind::DirectorySynced => "directory_synced",
@@ -373,7 +398,9 @@ impl EventKind {
         match self {
             EventKind::ShutdownStarted
             | EventKind::ShutdownFinished
-            | EventKind::RuntimePoisoned => Topic::Runtime,
+            | EventKind::RuntimePoisoned
+            | EventKind::RestartStarted
+            | EventKind::RestartFinished => Topic::Runtime,
             EventKind::CommandSubmitted | EventKind::CommandCompleted => Topic::Command,
             _ => Topic::Lifecycle,
         }
@@ -407,6 +434,8 @@ impl Event {
             Event::ShutdownStarted { .. } => EventKind::ShutdownStarted,
             Event::ShutdownFinished { .. } => EventKind::ShutdownFinished,
             Event::RuntimePoisoned { .. } => EventKind::RuntimePoisoned,
+            Event::RestartStarted { .. } => EventKind::RestartStarted,
+            Event::RestartFinished { .. } => EventKind::RestartFinished,
             Event::CommandSubmitted { .. } => EventKind::CommandSubmitted,
             Event::CommandCompleted { .. } => EventKind::CommandCompleted,
             Event::DirectorySynced { .. } => EventKind::DirectorySynced,
@@ -447,7 +476,9 @@ impl Event {
             Event::ShutdownStarted { .. }
             | Event::ShutdownFinished { .. }
             | Event::RuntimePoisoned { .. }
-            | Event::DirectorySynced { .. } => None,
+            | Event::DirectorySynced { .. }
+            | Event::RestartStarted { .. }
+            | Event::RestartFinished { .. } => None,
         }
     }
 }

@@ -215,6 +215,8 @@ impl Follower {
             | Event::ShutdownStarted { .. }
             | Event::ShutdownFinished { .. }
             | Event::RuntimePoisoned { .. }
+            | Event::RestartStarted { .. }
+            | Event::RestartFinished { .. }
             | Event::CommandSubmitted { .. }
             | Event::CommandCompleted { .. }
             | Event::DirectorySynced { .. } => {}

@@ -240,6 +240,34 @@ pub const SCHEMA: &[EventSchema] = &[
         &[field("message", "string", "the panic's message")],
     ),
     kind(
+        EventKind::RestartStarted,
+        "a hot restart began: every enabled plugin loads a new generation",
+        &[
+            field("plugins", "[string]", "the plugins it reloads, in id order"),
+            field(
+                "timeout_ms",
+                "u64",
+                "how long it waits for the holders of the replaced generations",
+            ),
+        ],
+    ),
+    kind(
+        EventKind::RestartFinished,
+        "a hot restart finished: every replaced generation closed, or the deadline passed",
+        &[
+            field(
+                "plugins",
+                "[plugin_restart]",
+                "each plugin with what its load did",
+            ),
+            field(
+                "stalled",
+                "[stalled_generation]",
+                "the replaced generations still held at the deadline",
+            ),
+        ],
+    ),
+    kind(
         EventKind::CommandSubmitted,
         "a command was accepted",
         &[

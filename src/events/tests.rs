@@ -8,7 +8,8 @@ use super::filter::EventFilter;
 use super::schema::SCHEMA;
 use crate::generation::{
     Command, CommandError, DrainReason, Effect, GenerationKey, HoldCounts, HolderReport, Lifecycle,
-    LoadFailure, Outcome, RequestId, Snapshot, StalledGeneration, SyncMode,
+    LoadFailure, Outcome, PluginRestart, RequestId, RestartResult, Snapshot, StalledGeneration,
+    SyncMode,
 };
 use crate::module::{CapabilityInfo, ModuleInfo};
 
@@ -180,10 +181,39 @@ pub(crate) fn one_of_each() -> Vec<Event> {
             timeout: Duration::from_millis(2_000),
         },
         Event::ShutdownFinished {
-            stalled: vec![stalled],
+            stalled: vec![stalled.clone()],
         },
         Event::RuntimePoisoned {
             message: "boom".into(),
+        },
+        Event::RestartStarted {
+            plugins: vec![plugin(), "example.echo".into(), "example.tls".into()],
+            timeout: Duration::from_millis(5_000),
+        },
+        Event::RestartFinished {
+            plugins: vec![
+                PluginRestart {
+                    plugin_id: plugin(),
+                    result: RestartResult::Reloaded {
+                        generation: g,
+                        replaced: Some(g),
+                    },
+                },
+                PluginRestart {
+                    plugin_id: "example.echo".into(),
+                    result: RestartResult::Failed {
+                        error: CommandError::Load(LoadFailure {
+                            step: "validate".into(),
+                            message: "not an ELF file".into(),
+                        }),
+                    },
+                },
+                PluginRestart {
+                    plugin_id: "example.tls".into(),
+                    result: RestartResult::Loading,
+                },
+            ],
+            stalled: vec![stalled],
         },
         Event::CommandSubmitted {
             request_id: RequestId(5),
@@ -369,6 +399,7 @@ mod json {
             r#"{"command":"shutdown","deadline_ms":1500}"#,
             r#"{"command":"sync","dir":"plugins"}"#,
             r#"{"command":"sync","dir":"plugins","disabled":["x"],"mode":"reconcile"}"#,
+            r#"{"command":"restart","deadline_ms":2000}"#,
         ];
         for line in commands {
             let command: Command =

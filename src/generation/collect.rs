@@ -89,7 +89,7 @@ impl Lifecycle {
                     generation,
                 }));
                 self.effects.push_back(Effect::Close(token));
-                self.check_shutdown(now);
+                self.check_quiesce(now);
             }
             Err(draining) => record.stage = Stage::Draining(draining),
         }

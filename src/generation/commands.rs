@@ -59,6 +59,7 @@ impl Lifecycle {
                 disabled,
                 mode,
             } => self.begin_sync(request_id, owner, dir, disabled, mode),
+            Command::Restart { timeout } => self.begin_restart(now, request_id, owner, timeout),
         }
     }
 

@@ -143,7 +143,8 @@ impl Lifecycle {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called: the earliest
-    /// stalled-drain report or shutdown deadline, or `None` if nothing waits.
+    /// stalled-drain report, shutdown deadline or restart deadline, or `None` if nothing
+    /// waits.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let drains = self
             .generations
@@ -152,13 +153,19 @@ impl Lifecycle {
                 Stage::Draining(draining) => Some(draining.deadline),
                 _ => None,
             });
-        drains.chain(self.shutdown.deadline()).min()
+        drains
+            .chain(self.shutdown.deadline())
+            .chain(self.restart_deadline())
+            .min()
     }
 
     /// Lets time pass: reports every draining generation whose deadline is due as
-    /// stalled (naming who holds it), and completes a shutdown whose deadline passed.
+    /// stalled (naming who holds it), and completes a shutdown or a hot restart whose
+    /// deadline passed. At a restart's deadline, the generations it replaced that still
+    /// drain are reported stalled in this call, whenever their own report was due.
     /// Never closes anything.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.restart_due(now);
         let due: Vec<GenerationKey> = self
             .generations
             .iter()
@@ -188,5 +195,6 @@ impl Lifecycle {
             }));
         }
         self.shutdown_timeout(now);
+        self.restart_timeout(now);
     }
 }

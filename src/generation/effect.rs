@@ -7,6 +7,8 @@ use super::collect::CloseToken;
 use super::error::ForeignKeyError;
 use super::holders::HoldCounts;
 use super::keys::{GenerationKey, LoadKey};
+use super::restart::PluginRestart;
+use super::serving::ServingNotice;
 use super::state::{DrainReason, GenerationState};
 use super::sync::{SyncEntry, SyncKey, SyncMode};
 use crate::events::Event;
@@ -92,6 +94,26 @@ pub enum Command {
         #[cfg_attr(feature = "serde", serde(default))]
         mode: SyncMode,
     },
+    /// Hot restart: load a new generation of every enabled plugin from its recorded path,
+    /// as [`Reload`](Self::Reload) does (so the owners holding the old generations get
+    /// drain notices naming the new ones), without shutting the runtime down. Complete
+    /// once every load was answered and every generation they replaced was collected
+    /// and closed, or once `timeout` has passed, with the replaced generations still
+    /// held (reported as stalled drains too). Nothing is closed by force. A plugin whose
+    /// load fails keeps serving its old generation, and the outcome names the error.
+    ///
+    /// Other commands run normally meanwhile; a second restart fails with
+    /// [`CommandError::RestartInProgress`]. Like [`Shutdown`](Self::Shutdown), its
+    /// timeout is relative (JSON member `deadline_ms`), and one too long for the clock
+    /// (up to [`Duration::MAX`]) means no deadline, in practice.
+    Restart {
+        /// How long to wait for the holders of the replaced generations.
+        #[cfg_attr(
+            feature = "serde",
+            serde(rename = "deadline_ms", with = "crate::events::serde_util::millis")
+        )]
+        timeout: Duration,
+    },
 }
 
 /// Why a command failed.
@@ -140,6 +162,9 @@ pub enum CommandError {
     /// The runtime is shutting down and accepts no more work.
     #[error("the runtime is shutting down")]
     ShuttingDown,
+    /// A hot restart is already in progress; this one did nothing.
+    #[error("a hot restart is already in progress")]
+    RestartInProgress,
     /// The submitting owner's key belongs to another core; the command was not run.
     #[error(transparent)]
     ForeignOwner(ForeignKeyError),
@@ -211,6 +236,15 @@ pub enum Outcome {
         /// One per library file, and one per plugin gone.
         entries: Vec<SyncEntry>,
     },
+    /// A hot restart finished: every load was answered and every generation they
+    /// replaced was closed (`stalled` is empty), or the deadline passed and `stalled`
+    /// lists the replaced generations still held, with their holders.
+    Restarted {
+        /// Each enabled plugin, in plugin-id order, with what its load did.
+        plugins: Vec<PluginRestart>,
+        /// The replaced generations still held at the deadline, with their holders.
+        stalled: Vec<StalledGeneration>,
+    },
     /// The command failed; nothing changed.
     Failed(CommandError),
 }
@@ -242,6 +276,14 @@ pub enum Effect {
         owner: OwnerKey,
         /// What happened.
         notice: Notice,
+    },
+    /// Tell `owner`, subscribed to the notice's plugin (or to all), that the plugin
+    /// serves again from no generation: its first load, or an enable.
+    Serving {
+        /// The owner to tell.
+        owner: OwnerKey,
+        /// What happened.
+        notice: ServingNotice,
     },
     /// A command finished; route `outcome` to `owner`, the submitter.
     Complete {
@@ -463,7 +505,10 @@ impl Command {
             Command::Reload { plugin_id }
             | Command::Unload { plugin_id }
             | Command::SetEnabled { plugin_id, .. } => Some(plugin_id),
-            Command::Snapshot | Command::Shutdown { .. } | Command::Sync { .. } => None,
+            Command::Snapshot
+            | Command::Shutdown { .. }
+            | Command::Sync { .. }
+            | Command::Restart { .. } => None,
         }
     }
 }

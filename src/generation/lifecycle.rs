@@ -12,6 +12,8 @@ use super::effect::{CommandError, Effect, Outcome, RequestId};
 use super::holders::HoldCounts;
 use super::keys::{CoreId, GenerationKey, LoadKey, PinKey};
 use super::pins::PinRecord;
+use super::restart::RestartState;
+use super::serving::ServingCause;
 use super::shutdown::ShutdownState;
 use super::state::{GenerationRecord, GenerationState, Stage};
 use super::sync::{PendingSync, SyncKey};
@@ -159,6 +161,8 @@ pub struct Lifecycle {
     pub(crate) pins: Arena<PinKey, PinRecord>,
     pub(crate) effects: VecDeque<Effect>,
     pub(crate) shutdown: ShutdownState,
+    /// The hot restart in progress, if any.
+    pub(crate) restart: Option<RestartState>,
     /// The submission number the next load gets (see [`PendingLoad::order`]).
     pub(crate) next_load: u64,
     /// Per plugin id, the submission number of the newest load that made a generation
@@ -200,6 +204,9 @@ pub(crate) struct PluginRecord {
     /// The SHA-256 digest of the library its active (or last active) generation was
     /// loaded from, if known: what a directory sync compares a file with.
     pub(crate) digest: Option<Digest>,
+    /// Why the plugin serves: set whenever it goes from no active generation to one,
+    /// kept across reloads. Meaningless while `active` is `None`.
+    pub(crate) serving_cause: ServingCause,
 }
 
 /// A library the caller was asked to open.
@@ -225,6 +232,8 @@ pub(crate) enum LoadPurpose {
         sync: SyncKey,
         entry: usize,
     },
+    /// One plugin's load of a hot restart: its outcome goes to the restart.
+    Restart,
 }
 
 impl Lifecycle {
@@ -249,6 +258,7 @@ impl Lifecycle {
             pins: Arena::new(id),
             effects: VecDeque::new(),
             shutdown: ShutdownState::Running,
+            restart: None,
             next_load: 0,
             newest_active: HashMap::new(),
             next_record: 0,

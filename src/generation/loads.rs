@@ -10,12 +10,25 @@ use super::error::{CleanupError, ClosedError, ForeignKeyError, LoadFinishedError
 use super::holders::Holders;
 use super::keys::{GenerationKey, LoadKey};
 use super::lifecycle::{Lifecycle, LoadPurpose, PendingLoad, PluginRecord};
+use super::serving::ServingCause;
 use super::state::{Active, DrainReason, GenerationRecord, PinnedByLoader, PinnedReason, Stage};
 use crate::events::Event;
 use crate::module::{CloseOutcome, LoadFailure, ModuleInfo};
 use crate::owner::OwnerKey;
 
 impl Lifecycle {
+    /// Hands a finished load's outcome to whoever waits for it: the command that
+    /// started the load, the directory sync or the hot restart.
+    pub(super) fn answer_load(&mut self, now: Instant, pending: &PendingLoad, outcome: Outcome) {
+        match pending.purpose {
+            LoadPurpose::Load | LoadPurpose::Enable => {
+                self.complete(pending.request_id, pending.owner, outcome);
+            }
+            LoadPurpose::Sync { sync, entry } => self.answer_sync_load(sync, entry, outcome),
+            LoadPurpose::Restart => self.answer_restart_load(now, pending, outcome),
+        }
+    }
+
     /// The caller's answer to [`Effect::Open`] for `load`: the validated module, or why
     /// loading failed.
     ///
@@ -73,8 +86,7 @@ impl Lifecycle {
         });
         if let Some((reason, error)) = refusal {
             self.begin_drain(now, generation, reason, None);
-            let outcome = Outcome::Failed(error);
-            self.answer_load(pending.request_id, pending.owner, pending.purpose, outcome);
+            self.answer_load(now, &pending, Outcome::Failed(error));
             return Ok(Some(generation));
         }
         self.activate(now, pending, plugin_id, generation);
@@ -86,16 +98,16 @@ impl Lifecycle {
         self.effects.push_back(Effect::Event(Event::LoadFailed {
             request_id: pending.request_id,
             plugin_id: pending.expected_plugin_id.clone(),
-            path: pending.path,
+            path: pending.path.clone(),
             step: failure.step.clone(),
             message: failure.message.clone(),
         }));
-        let outcome = Outcome::Failed(CommandError::Load(failure));
-        self.answer_load(pending.request_id, pending.owner, pending.purpose, outcome);
+        let error = CommandError::Load(failure);
+        self.answer_load(now, &pending, Outcome::Failed(error));
         if self.loads.is_empty() {
             self.newest_active.clear();
         }
-        self.check_shutdown(now);
+        self.check_quiesce(now);
     }
 
     /// Why the module a finished load produced must not serve, if it must not.
@@ -149,12 +161,22 @@ impl Lifecycle {
                 enabled: true,
                 active: None,
                 digest: None,
+                serving_cause: ServingCause::FirstLoad,
             });
         plugin.path = pending.path.clone();
         plugin.digest = digest;
         let was_disabled = !plugin.enabled;
         plugin.enabled = true;
         let replaced = plugin.active.replace(generation);
+        let serving = replaced.is_none().then(|| {
+            let cause = if was_disabled {
+                ServingCause::Enabled
+            } else {
+                ServingCause::FirstLoad
+            };
+            plugin.serving_cause = cause;
+            cause
+        });
         if was_disabled {
             self.effects.push_back(Effect::Event(Event::Enabled {
                 plugin_id: plugin_id.clone(),
@@ -182,6 +204,9 @@ impl Lifecycle {
                 capabilities,
             })),
         }
+        if let Some(cause) = serving {
+            self.notify_serving(&plugin_id, generation, cause);
+        }
         let outcome = match pending.purpose {
             LoadPurpose::Enable if replaced.is_none() => Outcome::Enabled {
                 plugin_id,
@@ -193,7 +218,7 @@ impl Lifecycle {
                 replaced,
             },
         };
-        self.answer_load(pending.request_id, pending.owner, pending.purpose, outcome);
+        self.answer_load(now, &pending, outcome);
     }
 
     /// The caller's answer to [`Effect::Close`]: it closed the token's library and the
@@ -251,7 +276,7 @@ impl Lifecycle {
             generation,
         }));
         self.effects.push_back(Effect::Event(mapping));
-        self.check_shutdown(now);
+        self.check_quiesce(now);
         Ok(())
     }
 

@@ -27,8 +27,13 @@
 //! * `commands.rs`: [`Lifecycle::submit`] and one handler per [`Command`].
 //! * `loads.rs`: pending loads, and the caller's answers to opens and closes.
 //! * `queries.rs`: the read-only views.
+//! * `quiesce.rs`: what shutdown and hot restart share: a deadline, and the report of
+//!   what still holds the generations they wait for.
 //! * `shutdown.rs`: the shutdown command's drain and deadline.
 //! * `sync.rs`: the directory sync: its plan from a scan, and its outcome.
+//! * `restart.rs`: the hot restart command: reload everything, wait for the old
+//!   generations to close.
+//! * `serving.rs`: serving notices, for subscribers of a plugin that starts serving.
 //! * `state.rs`: the generation record and its states, one type per state.
 //! * `effect.rs`, `error.rs`: the commands, effects and events, and the errors.
 #![forbid(unsafe_code)]
@@ -46,10 +51,15 @@ mod lifecycle;
 mod loads;
 mod pins;
 mod queries;
+mod quiesce;
+mod restart;
+mod serving;
 mod shutdown;
 mod state;
 pub mod sync;
 
+#[cfg(test)]
+mod restart_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
@@ -69,6 +79,8 @@ pub use error::{
 pub use holders::{Hold, HoldCounts};
 pub use keys::{CoreId, GenerationKey, LoadKey, ParseKeyError, PinKey};
 pub use lifecycle::{CoreConfig, GenerationView, Lifecycle};
+pub use restart::{PluginRestart, RestartResult};
+pub use serving::{ServingCause, ServingNotice};
 pub use state::{DrainReason, GenerationState, PinnedReason};
 pub use sync::{
     DirectoryScan, FileError, Fingerprint, ScannedFile, ScannedLibrary, SyncAction, SyncChange,

@@ -1,13 +1,15 @@
 //! Shutdown: drain every generation through the same drain and collect rules, complete
-//! when everything is collected and closed, or report who holds what at the deadline.
+//! when everything is collected and closed, or report who holds what at the deadline
+//! (the deadline and the report are the [quiesce](super::quiesce) piece hot restart
+//! shares).
 
 use std::time::{Duration, Instant};
 
-use super::deadline::deadline_after;
 use super::effect::{CommandError, Effect, Outcome, RequestId, StalledGeneration};
 use super::keys::GenerationKey;
 use super::lifecycle::Lifecycle;
-use super::state::{DrainReason, Stage};
+use super::quiesce::Quiesce;
+use super::state::DrainReason;
 use crate::events::Event;
 use crate::owner::OwnerKey;
 
@@ -16,12 +18,8 @@ use crate::owner::OwnerKey;
 pub(crate) enum ShutdownState {
     /// Serving normally.
     Running,
-    /// Draining everything; the request completes when all is closed or at `deadline`.
-    Draining {
-        request_id: RequestId,
-        owner: Option<OwnerKey>,
-        deadline: Instant,
-    },
+    /// Draining everything; the request completes when all is closed or at its deadline.
+    Draining(Quiesce),
     /// The shutdown request completed; no new work is accepted.
     Done,
 }
@@ -33,7 +31,7 @@ impl ShutdownState {
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match self {
-            Self::Draining { deadline, .. } => Some(*deadline),
+            Self::Draining(quiesce) => Some(quiesce.deadline),
             _ => None,
         }
     }
@@ -52,11 +50,7 @@ impl Lifecycle {
             self.complete(request_id, owner, outcome);
             return;
         }
-        self.shutdown = ShutdownState::Draining {
-            request_id,
-            owner,
-            deadline: deadline_after(now, timeout),
-        };
+        self.shutdown = ShutdownState::Draining(Quiesce::new(now, request_id, owner, timeout));
         self.effects
             .push_back(Effect::Event(Event::ShutdownStarted { timeout }));
         for load in self.loads.values_mut() {
@@ -72,66 +66,45 @@ impl Lifecycle {
         for key in actives {
             self.begin_drain(now, key, DrainReason::Shutdown, None);
         }
-        self.check_shutdown(now);
+        self.check_quiesce(now);
     }
 
     /// Completes a shutdown in progress once no load is pending and no generation drains
     /// or waits for its close.
     pub(crate) fn check_shutdown(&mut self, _now: Instant) {
-        let ShutdownState::Draining {
-            request_id, owner, ..
-        } = self.shutdown
-        else {
+        let ShutdownState::Draining(quiesce) = self.shutdown else {
             return;
         };
-        let busy = !self.loads.is_empty()
-            || self
-                .generations
-                .values()
-                .any(|record| matches!(record.stage, Stage::Draining(_) | Stage::Closing(_)));
+        let busy =
+            !self.loads.is_empty() || self.generations.iter().any(|(key, _)| !self.settled(key));
         if busy {
             return;
         }
-        self.finish_shutdown(request_id, owner, Vec::new());
+        self.finish_shutdown(quiesce, Vec::new());
     }
 
     /// Completes a shutdown whose deadline passed, reporting every generation still held.
     pub(crate) fn shutdown_timeout(&mut self, now: Instant) {
-        let ShutdownState::Draining {
-            request_id,
-            owner,
-            deadline,
-        } = self.shutdown
-        else {
+        let ShutdownState::Draining(quiesce) = self.shutdown else {
             return;
         };
-        if now < deadline {
+        if !quiesce.due(now) {
             return;
         }
-        let stalled = self
-            .generations
-            .iter()
-            .filter(|(_, record)| matches!(record.stage, Stage::Draining(_)))
-            .map(|(key, record)| StalledGeneration {
-                generation: key,
-                plugin_id: record.plugin_id.clone(),
-                holders: self.holder_reports(&record.holders),
-            })
-            .collect();
-        self.finish_shutdown(request_id, owner, stalled);
+        let stalled = self.stalled_among(self.generations.iter().map(|(key, _)| key));
+        self.finish_shutdown(quiesce, stalled);
     }
 
-    fn finish_shutdown(
-        &mut self,
-        request_id: RequestId,
-        owner: Option<OwnerKey>,
-        stalled: Vec<StalledGeneration>,
-    ) {
+    fn finish_shutdown(&mut self, quiesce: Quiesce, stalled: Vec<StalledGeneration>) {
         self.shutdown = ShutdownState::Done;
         self.effects
             .push_back(Effect::Event(Event::ShutdownFinished {
                 stalled: stalled.clone(),
             }));
-        self.complete(request_id, owner, Outcome::ShutDown { stalled });
+        self.complete(
+            quiesce.request_id,
+            quiesce.owner,
+            Outcome::ShutDown { stalled },
+        );
     }
 }

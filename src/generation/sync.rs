@@ -473,19 +473,8 @@ impl Lifecycle {
         }
     }
 
-    /// Routes the answer of a finished load: to its sync for a load a sync started,
-    /// else as its command's completion.
-    pub(super) fn answer_load(
-        &mut self,
-        request_id: RequestId,
-        owner: Option<OwnerKey>,
-        purpose: LoadPurpose,
-        outcome: Outcome,
-    ) {
-        let LoadPurpose::Sync { sync, entry } = purpose else {
-            self.complete(request_id, owner, outcome);
-            return;
-        };
+    /// Hands a finished load that sync `sync` started for its entry `entry` to it.
+    pub(super) fn answer_sync_load(&mut self, sync: SyncKey, entry: usize, outcome: Outcome) {
         let action = match outcome {
             Outcome::Loaded {
                 generation,

@@ -2,8 +2,8 @@
 //! whatever performs its effects.
 //!
 //! [`Router`] wraps a [`Lifecycle`] and turns each of its [`Effect`]s into an
-//! [`Action`] with a destination: a library to open or close, a notice or a drain stall
-//! for an owner's mailbox, an outcome for the waiting caller or for the submitting
+//! [`Action`] with a destination: a library to open or close, a drain or serving notice
+//! or a drain stall for an owner's mailbox, an outcome for the waiting caller or for the submitting
 //! owner, and every event as a numbered, timed [`EventRecord`] for the listeners whose
 //! filters match. It also counts what the runtime did ([`Counters`]).
 //!
@@ -49,7 +49,7 @@ use smallvec::SmallVec;
 use crate::events::{Event, EventFilter, EventRecord};
 use crate::generation::{
     CloseToken, Command, CoreConfig, Counters, Effect, GenerationKey, Lifecycle, LoadKey, Notice,
-    Outcome, RequestId, Snapshot, StalledGeneration, SyncKey,
+    Outcome, RequestId, ServingNotice, Snapshot, StalledGeneration, SyncKey,
 };
 use crate::owner::OwnerKey;
 
@@ -93,6 +93,14 @@ pub enum Action {
         owner: OwnerKey,
         /// What it must know.
         notice: Notice,
+    },
+    /// Put a serving notice in `owner`'s mailbox: a plugin it subscribed to serves
+    /// again from no generation (its first load, or an enable).
+    Serving {
+        /// The owner.
+        owner: OwnerKey,
+        /// What it must know.
+        notice: ServingNotice,
     },
     /// Tell `owner`, which holds a stalled generation, about the stall.
     Stalled {
@@ -290,6 +298,9 @@ impl Router {
             }),
             Effect::Notify { owner, notice } => {
                 self.actions.push_back(Action::Notify { owner, notice })
+            }
+            Effect::Serving { owner, notice } => {
+                self.actions.push_back(Action::Serving { owner, notice })
             }
             Effect::Complete {
                 request_id,

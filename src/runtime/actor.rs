@@ -526,6 +526,14 @@ impl Actor {
                     self.lagging.push(owner);
                 }
             }
+            Action::Serving { owner, notice } => {
+                if let Some(outbox) = self.mailboxes.get_mut(&owner)
+                    && outbox.serving(notice)
+                    && !self.lagging.contains(&owner)
+                {
+                    self.lagging.push(owner);
+                }
+            }
             Action::Stalled { owner, stall } => {
                 if let Some(outbox) = self.mailboxes.get(&owner) {
                     outbox.stalled(stall);
@@ -600,9 +608,12 @@ impl Actor {
         let (core, mailboxes) = (self.router.core(), &mut self.mailboxes);
         self.lagging.retain(|owner| match mailboxes.get_mut(owner) {
             Some(outbox) => outbox.catch_up(|| {
-                // A registered owner is known to the core; an empty list is the only
+                // A registered owner is known to the core; empty lists are the only
                 // answer for one that is not.
-                core.draining_notices(*owner).unwrap_or_default()
+                (
+                    core.draining_notices(*owner).unwrap_or_default(),
+                    core.serving_notices(*owner).unwrap_or_default(),
+                )
             }),
             None => false,
         });

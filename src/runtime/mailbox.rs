@@ -12,11 +12,13 @@
 //! * **Notices**: the other `C - K` slots. The actor queues a
 //!   [`Draining`](super::OwnerEvent::Draining) notice only while fewer than `C - K`
 //!   events are queued in all; otherwise it counts the notice as missed and the owner
-//!   *lags*. Once there is room again it queues one
-//!   [`Lagged`](super::OwnerEvent::Lagged) event carrying the missed count and the
-//!   current state from the core: one notice per draining generation the owner holds or
-//!   subscribes to. Notices about one generation coalesce into one, and a generation the
-//!   owner holds cannot be collected, so it is never left out.
+//!   *lags*. [`Serving`](super::OwnerEvent::Serving) notices follow the same rule. Once
+//!   there is room again it queues one [`Lagged`](super::OwnerEvent::Lagged) event
+//!   carrying the missed count and the current state from the core: one notice per
+//!   draining generation the owner holds or subscribes to, and one serving notice per
+//!   subscribed plugin that serves. Notices about one generation (or one plugin's
+//!   serving) coalesce into one, and a generation the owner holds cannot be collected,
+//!   so it is never left out.
 //!
 //! The owner never waits on the actor for any of this: it only reads its own channel and
 //! a counter it shares with the actor (see [`Outbox`]).
@@ -26,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::generation::Notice;
+use crate::generation::{Notice, ServingNotice};
 use crate::routing::DrainStall;
 
 use super::owner::{CommandCompleted, OwnerEvent};
@@ -95,13 +97,27 @@ impl Outbox {
     /// Queues a notice if the notices' share has room and the owner does not lag;
     /// otherwise counts it as missed. Returns whether the owner lags afterwards.
     pub(crate) fn notify(&mut self, notice: Notice) -> bool {
+        self.queue_notice(OwnerEvent::Draining(notice))
+    }
+
+    /// Queues a serving notice under the same rule as a drain notice: if the notices'
+    /// share has room and the owner does not lag; otherwise counts it as missed (the
+    /// owner's `Lagged` names every subscribed plugin that serves). Returns whether the
+    /// owner lags afterwards.
+    pub(crate) fn serving(&mut self, notice: ServingNotice) -> bool {
+        self.queue_notice(OwnerEvent::Serving(notice))
+    }
+
+    /// Queues a notice-share event that must not be lost: if it cannot be queued, it is
+    /// counted as missed and the owner lags until a `Lagged` replaces what it missed.
+    fn queue_notice(&mut self, event: OwnerEvent) -> bool {
         if self.owner_gone() {
             // Nobody will read it; lagging would only keep the actor retrying.
             self.missed = 0;
             return false;
         }
         if self.missed == 0 && self.has_room() {
-            match self.sender.try_send(OwnerEvent::Draining(notice)) {
+            match self.sender.try_send(event) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => return false,
                 // Cannot happen after `has_room`; counted as missed all the same.
                 Err(TrySendError::Full(_)) => {}
@@ -127,8 +143,12 @@ impl Outbox {
     }
 
     /// If the owner lags and its mailbox has room, queues one `Lagged` event with the
-    /// state `draining` computes now. Returns whether the owner still lags.
-    pub(crate) fn catch_up(&mut self, draining: impl FnOnce() -> Vec<Notice>) -> bool {
+    /// state `state` computes now: the draining generations and the serving plugins the
+    /// owner must know of. Returns whether the owner still lags.
+    pub(crate) fn catch_up(
+        &mut self,
+        state: impl FnOnce() -> (Vec<Notice>, Vec<ServingNotice>),
+    ) -> bool {
         if self.missed == 0 {
             return false;
         }
@@ -139,9 +159,11 @@ impl Outbox {
         if !self.has_room() {
             return true;
         }
+        let (draining, serving) = state();
         let event = OwnerEvent::Lagged {
             missed: self.missed,
-            draining: draining(),
+            draining,
+            serving,
         };
         match self.sender.try_send(event) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use crate::abi::Capability;
 use crate::events::EventFilter;
 use crate::generation::deadline::deadline_after;
-use crate::generation::{Command, Notice, Outcome, RequestId};
+use crate::generation::{Command, Notice, Outcome, RequestId, ServingNotice};
 use crate::owner::{OwnerKey, Subscription};
 use crate::routing::DrainStall;
 
@@ -47,15 +47,25 @@ pub enum OwnerEvent {
     /// recreate from `notice.new` at the next safe point and drop what you hold of
     /// `notice.old`.
     Draining(Notice),
+    /// A plugin this owner subscribed to (by id or to all) serves again from no
+    /// generation: its first load, or an enable. `notice.generation` is its active
+    /// generation from now on, so a create of its capabilities succeeds; an owner with an
+    /// empty place for an instance of it (a hot slot whose instance a disable or unload
+    /// dropped) fills it from there. Reloads never send this: their
+    /// [`Draining`](Self::Draining) notice names the new generation. Queued under the
+    /// same rule as drain notices, so a lagging owner finds it in
+    /// [`Lagged`](Self::Lagged) instead.
+    Serving(ServingNotice),
     /// A generation this owner holds something of has drained past its deadline:
     /// release what you hold of `stall.stalled.generation` (it names every holder, and
     /// how much each holds). Repeated with backoff while the drain stays stalled;
     /// dropped rather than queued when the mailbox has no room for notices.
     DrainStalled(DrainStall),
     /// The mailbox had no room for some notices, so they were not queued; this replaces
-    /// them. Treat each of `draining` as a [`Draining`](Self::Draining) notice: together
-    /// they are everything this owner must know now. A generation named in an earlier
-    /// notice may be named again.
+    /// them. Treat each of `draining` as a [`Draining`](Self::Draining) notice and each
+    /// of `serving` as a [`Serving`](Self::Serving) notice: together they are everything
+    /// this owner must know now. A generation or plugin named in an earlier notice may be
+    /// named again.
     Lagged {
         /// How many notices were not queued.
         missed: u64,
@@ -63,6 +73,10 @@ pub enum OwnerEvent {
         /// something of or subscribes to, oldest drain first; `new` is the plugin's
         /// generation active when this was sent.
         draining: Vec<Notice>,
+        /// One notice per plugin this owner subscribes to that serves now, in plugin-id
+        /// order, naming its active generation (whether or not a serving notice was
+        /// missed: a lagging owner cannot tell which it missed).
+        serving: Vec<ServingNotice>,
     },
 }
 

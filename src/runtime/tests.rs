@@ -285,7 +285,9 @@ fn an_absurd_mailbox_capacity_is_a_typed_start_error() {
 #[cfg(feature = "serde")]
 #[test]
 fn owner_events_round_trip_through_json() {
-    use crate::generation::{DrainReason, Notice, Outcome, RequestId, StalledGeneration};
+    use crate::generation::{
+        DrainReason, Notice, Outcome, RequestId, ServingCause, ServingNotice, StalledGeneration,
+    };
     use crate::routing::DrainStall;
 
     let runtime = Runtime::start(RuntimeConfig::default()).unwrap();
@@ -314,9 +316,19 @@ fn owner_events_round_trip_through_json() {
             draining_for: Duration::from_micros(12),
             report: 1,
         }),
+        OwnerEvent::Serving(ServingNotice {
+            plugin_id: "p".into(),
+            generation: notice_key,
+            cause: ServingCause::Enabled,
+        }),
         OwnerEvent::Lagged {
             missed: 3,
             draining: Vec::new(),
+            serving: vec![ServingNotice {
+                plugin_id: "p".into(),
+                generation: notice_key,
+                cause: ServingCause::FirstLoad,
+            }],
         },
     ];
     for event in events {

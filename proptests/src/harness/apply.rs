@@ -162,6 +162,12 @@ impl Run {
                 self.submit(id, route, submitter, command);
             }
             Op::FinishScan { which } => self.finish_scan(which),
+            Op::Restart { after_secs, route } => {
+                let (id, submitter) = self.request(route);
+                let timeout = Duration::from_secs(u64::from(after_secs));
+                self.model.restart(id, submitter, timeout);
+                self.submit(id, route, submitter, Command::Restart { timeout });
+            }
             Op::LeaveWaiter { which } => {
                 let waiting: Vec<RequestId> = self
                     .outstanding

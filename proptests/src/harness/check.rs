@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use plugin_runtime::generation::{
     CommandError, DrainReason, GenerationKey, GenerationState, HolderReport, NotFoundError,
-    Outcome, PinError, PinnedReason, Snapshot, SyncAction, SyncChange, SyncEntry, SyncError,
+    Outcome, PinError, PinnedReason, ServingCause, Snapshot, SyncAction, SyncChange, SyncEntry,
+    SyncError,
 };
 use plugin_runtime::owner::ReserveError;
 
@@ -61,6 +62,16 @@ impl Run {
                 assert_eq!(*dir, model::sync_dir());
                 self.stats.syncs += 1;
                 MOutcome::Synced(entries.iter().map(|e| self.model_entry(e)).collect())
+            }
+            Outcome::Restarted { plugins, stalled } => {
+                for s in stalled {
+                    let g = generation(&s.generation);
+                    assert_eq!(self.model_holders(&s.holders), self.model.holders(g), "I8");
+                }
+                MOutcome::Restarted {
+                    plugins: self.model_restart(plugins),
+                    stalled: stalled.iter().map(|s| generation(&s.generation)).collect(),
+                }
             }
             Outcome::Failed(error) => MOutcome::Failed(error_name(error)),
             _ => panic!("unknown outcome {outcome:?}"),
@@ -279,6 +290,30 @@ impl Run {
             "live records"
         );
         self.check_snapshot_owners(&snapshot);
+        for (index, owner) in self.model.owners.iter().enumerate() {
+            if !owner.alive {
+                continue;
+            }
+            let told: Vec<(String, usize, model::MCause)> = self
+                .router
+                .core()
+                .serving_notices(owner.key)
+                .unwrap()
+                .into_iter()
+                .map(|n| {
+                    let cause = match n.cause {
+                        ServingCause::FirstLoad => model::MCause::FirstLoad,
+                        _ => model::MCause::Enabled,
+                    };
+                    (n.plugin_id, self.model_generation(n.generation), cause)
+                })
+                .collect();
+            assert_eq!(
+                told,
+                self.model.serving_notices(index),
+                "serving notices owner {index} must know now"
+            );
+        }
         assert_eq!(
             snapshot.generations.len(),
             self.model
@@ -402,6 +437,22 @@ impl Run {
     }
 }
 
+/// The name the model gives a command error.
+pub(super) fn error_name(error: &CommandError) -> &'static str {
+    match error {
+        CommandError::UnknownPlugin { .. } => "unknown plugin",
+        CommandError::Disabled { .. } => "disabled",
+        CommandError::Load(_) => "load",
+        CommandError::PluginIdMismatch { .. } => "mismatch",
+        CommandError::Cancelled => "cancelled",
+        CommandError::Superseded { .. } => "superseded",
+        CommandError::ShuttingDown => "shutting down",
+        CommandError::RestartInProgress => "restart in progress",
+        CommandError::DirectoryUnreadable { .. } => "directory unreadable",
+        _ => "other",
+    }
+}
+
 pub(super) fn reserve_error_name(error: &ReserveError) -> &'static str {
     match error {
         ReserveError::Owner(_) => "owner",
@@ -439,17 +490,3 @@ pub(super) fn model_reason(reason: DrainReason) -> MReason {
     }
 }
 
-/// The model's name for a command's (or a sync load's) error.
-fn error_name(error: &CommandError) -> &'static str {
-    match error {
-        CommandError::UnknownPlugin { .. } => "unknown plugin",
-        CommandError::Disabled { .. } => "disabled",
-        CommandError::Load(_) => "load",
-        CommandError::PluginIdMismatch { .. } => "mismatch",
-        CommandError::Cancelled => "cancelled",
-        CommandError::Superseded { .. } => "superseded",
-        CommandError::ShuttingDown => "shutting down",
-        CommandError::DirectoryUnreadable { .. } => "directory unreadable",
-        _ => "other",
-    }
-}

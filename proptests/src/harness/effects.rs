@@ -7,14 +7,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use plugin_runtime::events::{Event, EventRecord};
-use plugin_runtime::generation::{CommandError, GenerationKey, Outcome, RequestId, SyncMode};
+use plugin_runtime::generation::{
+    CommandError, GenerationKey, Outcome, PluginRestart, RequestId, RestartResult, ServingCause,
+    StalledGeneration, SyncMode,
+};
 use plugin_runtime::owner::OwnerKey;
 use plugin_runtime::routing::{Action, DrainStall, ListenerId};
 
-use crate::model::{self, MEvent, MReason};
+use crate::model::{self, MCause, MEvent, MHolders, MReason, MRestartResult};
 use crate::op::{INSTALLED_PATHS, PLUGINS};
 
-use super::check::model_reason;
+use super::check::{error_name, model_reason};
 use super::{Life, Run, Wants};
 
 /// A command whose `command_completed` was just published: the next action must hand
@@ -35,6 +38,7 @@ impl Run {
         let mut scans = 0;
         let mut closes = Vec::new();
         let mut notices: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        let mut serving: BTreeSet<(usize, usize, MCause)> = BTreeSet::new();
         let mut completes = Vec::new();
         let mut events: Vec<MEvent> = Vec::new();
         let mut stalls_told: Vec<(usize, usize, DrainStall)> = Vec::new();
@@ -113,6 +117,25 @@ impl Run {
                     );
                     assert_eq!(Some(told), drain, "notice of generation {generation}");
                 }
+                Action::Serving { owner, notice } => {
+                    let generation = self.model_generation(notice.generation);
+                    assert_eq!(notice.plugin_id, self.model.generations[generation].plugin);
+                    let cause = match notice.cause {
+                        ServingCause::FirstLoad => MCause::FirstLoad,
+                        ServingCause::Enabled => MCause::Enabled,
+                        other => panic!("a serving cause the model does not know: {other:?}"),
+                    };
+                    let told = (self.model_owner(owner), generation, cause);
+                    assert!(serving.insert(told), "serving notice told twice: {told:?}");
+                    assert!(
+                        expect.events.iter().any(|e| matches!(
+                            e,
+                            MEvent::Loaded { generation: g, .. } if *g == generation
+                        )),
+                        "a serving notice comes with its plugin_loaded"
+                    );
+                    self.stats.serving_notices += 1;
+                }
                 Action::Stalled { owner, stall } => {
                     let generation = self.model_generation(stall.stalled.generation);
                     assert_eq!(
@@ -166,6 +189,23 @@ impl Run {
                                 Outcome::ShutDown { stalled } if !stalled.is_empty() => {
                                     self.stats.stalled_shutdowns += 1;
                                 }
+                                Outcome::Restarted { plugins, stalled } => {
+                                    self.stats.restarts += 1;
+                                    if !stalled.is_empty() {
+                                        self.stats.stalled_restarts += 1;
+                                    }
+                                    for p in plugins {
+                                        match p.result {
+                                            RestartResult::Loading => {
+                                                self.stats.restart_loading += 1;
+                                            }
+                                            RestartResult::Failed { .. } => {
+                                                self.stats.restart_failures += 1;
+                                            }
+                                            _ => {}
+                                        }
+                                    }
+                                }
                                 _ => {}
                             }
                             completes.push((*request_id, *owner, self.model_outcome(outcome)));
@@ -216,6 +256,7 @@ impl Run {
         );
         let want_notices: BTreeMap<usize, BTreeSet<usize>> = expect.notices.into_iter().collect();
         assert_eq!(notices, want_notices, "drains and their notices");
+        assert_eq!(serving, expect.serving, "serving notices");
         assert_eq!(completes, expect.completes, "completions");
         check_order(&events, &expect.events, command_step);
         self.check_stalls_told(&events, stalls_told);
@@ -341,6 +382,48 @@ impl Run {
         want.sort_unstable();
         got.sort_unstable();
         assert_eq!(got, want, "drain stalls told to the holding owners");
+    }
+
+    /// A report of stalled generations in the model's terms, each named once, with its
+    /// plugin id checked against the generation's.
+    fn model_stalled(&self, stalled: &[StalledGeneration]) -> BTreeMap<usize, MHolders> {
+        let mut generations = BTreeMap::new();
+        for s in stalled {
+            let g = self.model_generation(s.generation);
+            assert_eq!(s.plugin_id, self.model.generations[g].plugin);
+            let holders = self.model_holders(&s.holders);
+            assert!(
+                generations.insert(g, holders).is_none(),
+                "generation {g} reported stalled twice"
+            );
+        }
+        generations
+    }
+
+    /// What a restart did with each plugin, in the model's terms.
+    pub(super) fn model_restart(&self, plugins: &[PluginRestart]) -> Vec<(String, MRestartResult)> {
+        plugins
+            .iter()
+            .map(|p| {
+                let result = match &p.result {
+                    RestartResult::Reloaded {
+                        generation,
+                        replaced,
+                    } => {
+                        let g = self.model_generation(*generation);
+                        assert_eq!(p.plugin_id, self.model.generations[g].plugin);
+                        MRestartResult::Reloaded {
+                            generation: g,
+                            replaced: replaced.map(|r| self.model_generation(r)),
+                        }
+                    }
+                    RestartResult::Failed { error } => MRestartResult::Failed(error_name(error)),
+                    RestartResult::Loading => MRestartResult::Loading,
+                    other => panic!("a restart result the model does not know: {other:?}"),
+                };
+                (p.plugin_id.clone(), result)
+            })
+            .collect()
     }
 
     fn model_owner(&self, key: OwnerKey) -> usize {
@@ -529,20 +612,17 @@ impl Run {
                     ],
                 }
             }
-            Event::ShutdownFinished { stalled } => {
-                let mut generations = BTreeMap::new();
-                for s in stalled {
-                    let g = generation(&s.generation, &s.plugin_id);
-                    let holders = self.model_holders(&s.holders);
-                    assert!(
-                        generations.insert(g, holders).is_none(),
-                        "generation {g} reported stalled twice"
-                    );
-                }
-                MEvent::ShutdownFinished {
-                    stalled: generations,
-                }
-            }
+            Event::RestartStarted { plugins, timeout } => MEvent::RestartStarted {
+                plugins: plugins.clone(),
+                timeout: *timeout,
+            },
+            Event::RestartFinished { plugins, stalled } => MEvent::RestartFinished {
+                plugins: self.model_restart(plugins),
+                stalled: self.model_stalled(stalled),
+            },
+            Event::ShutdownFinished { stalled } => MEvent::ShutdownFinished {
+                stalled: self.model_stalled(stalled),
+            },
             other => panic!("an event the model does not know: {other:?}"),
         }
     }
@@ -590,7 +670,8 @@ impl Run {
             MEvent::StillMapped { generation } => step(generation, &[Closed], StillMapped),
             MEvent::KeptLoaded { generation, .. } => step(generation, &[Closed], KeptLoaded),
             MEvent::CleanedUp { generation } => step(generation, &[Unmapped], CleanedUp),
-            MEvent::ShutdownFinished { ref stalled } => {
+            MEvent::ShutdownFinished { ref stalled }
+            | MEvent::RestartFinished { ref stalled, .. } => {
                 for &generation in stalled.keys() {
                     step(generation, &[Draining], Draining);
                 }
@@ -681,6 +762,8 @@ fn wanted(wants: Wants, event: &Event) -> bool {
         Event::ShutdownStarted { .. }
             | Event::ShutdownFinished { .. }
             | Event::RuntimePoisoned { .. }
+            | Event::RestartStarted { .. }
+            | Event::RestartFinished { .. }
             | Event::CommandSubmitted { .. }
             | Event::CommandCompleted { .. }
     );

@@ -182,6 +182,17 @@ pub struct Stats {
     pub records: u64,
     /// Records delivered to at least one filtered listener.
     pub filtered_deliveries: u64,
+    /// Hot restarts completed.
+    pub restarts: u64,
+    /// Of those, the ones that completed at their deadline with replaced generations
+    /// still held.
+    pub stalled_restarts: u64,
+    /// Plugins a restart reported still loading at its deadline.
+    pub restart_loading: u64,
+    /// Plugins whose load in a restart failed or never served.
+    pub restart_failures: u64,
+    /// Serving notices sent to subscribers.
+    pub serving_notices: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -210,6 +221,11 @@ impl std::ops::AddAssign for Stats {
         self.stalls_told += other.stalls_told;
         self.records += other.records;
         self.filtered_deliveries += other.filtered_deliveries;
+        self.restarts += other.restarts;
+        self.stalled_restarts += other.stalled_restarts;
+        self.restart_loading += other.restart_loading;
+        self.restart_failures += other.restart_failures;
+        self.serving_notices += other.serving_notices;
     }
 }
 
