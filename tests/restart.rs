@@ -191,17 +191,18 @@ fn a_hot_restart_with_live_instances_converges_to_no_draining_generation_and_no_
     // The restart completed once the old generations were closed: nothing drains, the
     // old records are gone, and so are their shadow copies, on disk and in memory.
     let after = snapshot(&setup);
-    let states: Vec<(GenerationKey, GenerationState)> = after
+    // (The loads run in parallel, so either new generation may have been made first.)
+    let states: BTreeMap<GenerationKey, GenerationState> = after
         .generations
         .iter()
         .map(|g| (g.generation, g.state.clone()))
         .collect();
     assert_eq!(
         states,
-        [
+        BTreeMap::from([
             (new_echo, GenerationState::Active),
             (new_threaded, GenerationState::Active)
-        ]
+        ])
     );
     for old in [old_echo, old_threaded] {
         assert_eq!(
@@ -256,10 +257,31 @@ fn a_holder_that_never_polls_is_reported_stalled_at_the_deadline_and_nothing_is_
         .unwrap();
     let owner = setup.runtime.register_owner("audio.stuck").unwrap();
     let mut instance = owner.create::<ProbeInterface>(ECHO, "echo", b"").unwrap();
-    let old_shadow = shadows(&setup)[&old].clone();
+    assert_eq!(instance.generation(), old);
 
-    // The owner does not poll its mailbox while the restart runs.
-    let (plugins, stalled) = restart(&setup, Duration::from_millis(200));
+    // The owner does not poll its mailbox while the restart runs. The deadline must
+    // leave the load time to finish; on a machine too slow for that the restart reports
+    // it `Loading`, and the owner moves to what that load made and tries again with a
+    // longer one.
+    let mut deadline = Duration::from_millis(300);
+    let (old, plugins, stalled) = loop {
+        let old = instance.generation();
+        let (plugins, stalled) = restart(&setup, deadline);
+        if plugins[0].result != RestartResult::Loading {
+            break (old, plugins, stalled);
+        }
+        loop {
+            match owner.recv_timeout(WAIT) {
+                Some(OwnerEvent::Draining(notice)) if notice.old == old => break,
+                Some(_) => {}
+                None => panic!("the late load never finished"),
+            }
+        }
+        instance = owner.create::<ProbeInterface>(ECHO, "echo", b"").unwrap();
+        setup.wait_removed(old);
+        deadline *= 2;
+    };
+    let old_shadow = shadows(&setup)[&old].clone();
     let (new, replaced) = reloaded(&plugins[0].result);
     assert_eq!(replaced, Some(old));
     assert_eq!(stalled.len(), 1);
