@@ -9,6 +9,11 @@
 //! (see [`thread_key_usage`]; glibc's `dlclose` ignores them), closes the library and
 //! asks the OS whether it is really gone.
 //!
+//! Every load computes the SHA-256 digest of the copy it opens
+//! ([`ModuleInfo::digest`]). A [`Lockdown`] in the [`LoaderConfig`] (off by default)
+//! restricts loads to plugin roots, to paths no other user can change, and to digests an
+//! [`Allowlist`] lists.
+//!
 //! [`LibraryLoader::describe`] reads a library's descriptor without running its `init`.
 //! A library whose own code crashes (ELF constructors, entry symbol, `init`, `deinit`)
 //! kills the process that loaded it; [`probe`] loads it in a child process instead and
@@ -22,6 +27,7 @@ mod elf;
 mod error;
 mod info;
 mod library;
+mod lockdown;
 mod maps;
 pub mod probe;
 mod shadow;
@@ -45,6 +51,7 @@ pub use library::{
     LibraryLoader, LoadedLibrary, LoaderConfig, MAX_LIFECYCLE_TIMEOUT, MIN_LIFECYCLE_TIMEOUT,
     ResolvedCapability, Symbol,
 };
+pub use lockdown::{Allowlist, AllowlistError, AllowlistProblem, Lockdown, PermissionProblem};
 pub use maps::MappedCode;
 pub use step::Step;
 pub use thread_keys::{ThreadKeyUsage, thread_key_usage};
