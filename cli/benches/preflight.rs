@@ -1,5 +1,6 @@
 //! What the loader's preflight costs: a load and close of one fixture with and without
-//! first opening its shadow copy in a probe process.
+//! first opening its shadow copy in a probe process. And what the SHA-256 digest every
+//! load computes of its copy costs: `load_and_close/digest` hashes the same file alone.
 //!
 //! `cargo bench -p plugin-runtime-cli --bench preflight`
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fixture_api::build::fixtures;
 use plugin_runtime::loader::{LibraryLoader, LoaderConfig};
+use plugin_runtime::module::Digest;
 
 fn load_and_close(c: &mut Criterion) {
     let root = std::env::temp_dir().join(format!(
@@ -33,6 +35,9 @@ fn load_and_close(c: &mut Criterion) {
             })
         });
     }
+    group.bench_function("digest", |b| {
+        b.iter(|| Digest::of_reader(std::fs::File::open(&path).unwrap()).unwrap())
+    });
     group.finish();
     let _ = std::fs::remove_dir_all(&root);
 }

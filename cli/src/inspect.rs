@@ -1,4 +1,4 @@
-//! `plugin-runtime inspect PATH... [--json] [--no-init] [--probe PATH]`.
+//! `plugin-runtime inspect PATH... [--json | --allowlist] [--no-init] [--probe PATH]`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,10 @@ pub struct Args {
     /// text.
     #[arg(long)]
     json: bool,
+    /// Print only one `<digest> <plugin id>` line per library: the form a locked-down
+    /// loader's allowlist takes (`Allowlist::parse`).
+    #[arg(long, conflicts_with = "json")]
+    allowlist: bool,
     /// Read each library's descriptor without calling its `init` (and so without its
     /// `deinit`). The library's ELF constructors and its entry symbol still run.
     #[arg(long)]
@@ -38,6 +42,9 @@ struct Report {
     plugin_id: String,
     version: String,
     abi_version: String,
+    /// The SHA-256 digest of the file as the probe copied it, as 64 hex digits (the form
+    /// an allowlist takes).
+    digest: Option<String>,
     capabilities: Vec<CapabilityReport>,
     init_skipped: bool,
     unmapped: bool,
@@ -81,6 +88,7 @@ impl Report {
             plugin_id: module.plugin_id.clone(),
             version: module.version.clone(),
             abi_version: format!("{}.{}", module.abi_major, module.abi_minor),
+            digest: module.digest.map(|d| d.to_string()),
             capabilities: module
                 .capabilities
                 .iter()
@@ -114,6 +122,9 @@ impl Report {
         writeln!(out, "plugin       {}", self.plugin_id)?;
         writeln!(out, "version      {}", self.version)?;
         writeln!(out, "abi          {}", self.abi_version)?;
+        if let Some(digest) = &self.digest {
+            writeln!(out, "digest       {digest}")?;
+        }
         writeln!(out, "capabilities {}", self.capabilities.len())?;
         for c in &self.capabilities {
             writeln!(
@@ -192,6 +203,18 @@ pub fn run(args: &Args) -> ExitCode {
                 let report = Report::new(path, &inspection, mode);
                 if args.json {
                     json_line(&mut out, &report)
+                } else if args.allowlist {
+                    match &report.digest {
+                        Some(digest) => writeln!(out, "{digest} {}", report.plugin_id),
+                        None => {
+                            failed = true;
+                            eprintln!(
+                                "plugin-runtime: inspect {}: the probe reported no digest",
+                                path.display()
+                            );
+                            Ok(())
+                        }
+                    }
                 } else {
                     let separator = if printed { writeln!(out) } else { Ok(()) };
                     printed = true;

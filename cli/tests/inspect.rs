@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use fixture_api::build::fixtures;
 use plugin_runtime::loader::probe::{Probe, ProbeError, ProbeMode};
-use plugin_runtime::loader::{LoaderConfig, Step};
+use plugin_runtime::loader::{Allowlist, LoaderConfig, Step};
 
 /// A library that crashes the probe in its entry symbol (a raw-ABI fixture).
 const CRASH_ENTRY: &str = "fixture-crash-entry";
@@ -46,6 +46,7 @@ fn json_report_of_a_good_plugin() {
     assert_eq!(report["plugin_id"], "fixture.echo");
     assert_eq!(report["version"], "2.0.0");
     assert_eq!(report["abi_version"], "2.0");
+    assert_eq!(report["digest"], sha256sum(&path));
     assert_eq!(report["unmapped"], true);
     let caps = report["capabilities"].as_array().unwrap();
     assert_eq!(caps.len(), 2);
@@ -63,6 +64,41 @@ fn json_report_of_a_good_plugin() {
     assert_eq!(caps[0]["layout_id"].as_str().unwrap().len(), 16);
 }
 
+/// The digest `sha256sum` prints for `path`.
+fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace().next().unwrap().to_owned()
+}
+
+#[test]
+fn the_allowlist_lines_read_back_as_an_allowlist_of_each_library() {
+    let v1 = fixtures().path("fixture-echo-v1");
+    let gain = fixtures().path("example-gain");
+    let out = inspect(&[&v1, &gain, Path::new("--allowlist")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "{} fixture.echo\n{} example.gain\n",
+            sha256sum(&v1),
+            sha256sum(&gain)
+        )
+    );
+    let allowlist = Allowlist::parse(&text).unwrap();
+    assert!(allowlist.allows(&sha256sum(&v1).parse().unwrap(), "fixture.echo"));
+    assert_eq!(allowlist.len(), 2);
+    // Not together with --json.
+    let out = inspect(&[&v1, Path::new("--allowlist"), Path::new("--json")]);
+    assert!(!out.status.success());
+}
+
 #[test]
 fn text_report_names_everything() {
     let path = fixtures().path("fixture-echo-v1");
@@ -74,6 +110,7 @@ fn text_report_names_everything() {
         "fixture.echo",
         "1.0.0",
         "dsp/echo",
+        &format!("digest       {}", sha256sum(&path)),
         "interface 1.0",
         "0 accumulate(&mut self, u64) -> u64",
         "unmapped",

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
+use super::lockdown::PermissionProblem;
 use super::probe::ProbeError;
 use crate::abi::Status;
-use crate::module::LoadFailure;
+use crate::module::{Digest, LoadFailure};
 
 /// Why a library could not be loaded. Each variant names the step that failed; nothing
 /// is left copied after any of them, and nothing loaded unless the module's `init` ran
@@ -12,6 +13,60 @@ use crate::module::LoadFailure;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
+    /// The path asked for resolves to a file outside every plugin root of the loader's
+    /// [`Lockdown`](super::Lockdown): it is outside them, or a symbolic link or a `..`
+    /// leads out of them. Refused before anything was copied.
+    #[error(
+        "roots: {path} resolves to {resolved}, which is outside the plugin roots ({})",
+        path_list(roots)
+    )]
+    OutsideRoots {
+        /// The path asked for.
+        path: PathBuf,
+        /// The path it resolves to (links and `..` followed).
+        resolved: PathBuf,
+        /// The plugin roots, resolved.
+        roots: Vec<PathBuf>,
+    },
+    /// The library file or a directory on its path could be changed by another user
+    /// (see [`Lockdown::permissions`](super::Lockdown::permissions)). Refused before
+    /// anything was copied.
+    #[error("permissions: {path} is refused: {component} {why}")]
+    Permissions {
+        /// The path asked for.
+        path: PathBuf,
+        /// The file or directory refused, on the resolved path.
+        component: PathBuf,
+        /// What is wrong with it.
+        why: PermissionProblem,
+    },
+    /// The shadow copy's SHA-256 digest is not in the loader's
+    /// [`Allowlist`](super::Allowlist). Refused before the copy was opened; the copy is
+    /// removed.
+    #[error("digest: the copy of {path} has digest {digest}, which the allowlist does not list")]
+    DigestNotAllowed {
+        /// The path asked for.
+        path: PathBuf,
+        /// The copy's digest.
+        digest: Digest,
+    },
+    /// The shadow copy's digest is allowed, but not for the plugin id its descriptor
+    /// claims. Refused before the module's `init`; the library is closed again and the
+    /// copy removed.
+    #[error(
+        "digest: the copy of {path} has digest {digest}, which the allowlist allows for {} only, but its descriptor claims `{found}`",
+        allowed.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
+    )]
+    DigestPluginMismatch {
+        /// The path asked for.
+        path: PathBuf,
+        /// The copy's digest.
+        digest: Digest,
+        /// The plugin ids the allowlist gives this digest.
+        allowed: Vec<String>,
+        /// The plugin id the descriptor claims.
+        found: String,
+    },
     /// The installed file could not be read or copied into the shadow directory (it does
     /// not exist, is a directory, or the disk is full).
     #[error("copy: {}", copy_message(path, source))]
@@ -170,6 +225,16 @@ pub enum LoadError {
         /// The largest value allowed.
         max: std::time::Duration,
     },
+    /// A plugin root of the loader's [`Lockdown`](super::Lockdown) does not resolve to
+    /// a directory.
+    #[error("config: plugin root {root}: {source}")]
+    InvalidRoot {
+        /// The root as configured.
+        root: PathBuf,
+        /// Why it cannot be used.
+        #[source]
+        source: std::io::Error,
+    },
     /// The shadow directory could not be set up.
     #[error("shadow directory {path}: {source}")]
     ShadowDirectory {
@@ -182,11 +247,14 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// The name of the step that failed: `copy`, `elf check`, `preflight`, `open`,
-    /// `entry symbol`, `version`, `magic`, `descriptor`, `init`, `thread keys`, `config`
-    /// or `shadow directory`.
+    /// The name of the step that failed: `roots`, `permissions`, `copy`, `digest`, `elf
+    /// check`, `preflight`, `open`, `entry symbol`, `version`, `magic`, `descriptor`,
+    /// `init`, `thread keys`, `config` or `shadow directory`.
     pub fn step(&self) -> &'static str {
         match self {
+            Self::OutsideRoots { .. } => "roots",
+            Self::Permissions { .. } => "permissions",
+            Self::DigestNotAllowed { .. } | Self::DigestPluginMismatch { .. } => "digest",
             Self::Copy { .. } | Self::SourceChanged { .. } => "copy",
             Self::ElfCheck { .. } => "elf check",
             Self::Preflight { .. } | Self::PreflightWithoutProbe => "preflight",
@@ -197,7 +265,7 @@ impl LoadError {
             Self::Descriptor(_) | Self::PluginIdMismatch { .. } => "descriptor",
             Self::Init { .. } | Self::InitTimedOut { .. } => "init",
             Self::ThreadKeys { .. } => "thread keys",
-            Self::InvalidTimeout { .. } => "config",
+            Self::InvalidTimeout { .. } | Self::InvalidRoot { .. } => "config",
             Self::ShadowDirectory { .. } => "shadow directory",
         }
     }
@@ -210,6 +278,15 @@ impl From<&LoadError> for LoadFailure {
             message: error.to_string(),
         }
     }
+}
+
+/// Paths separated by commas, for messages.
+fn path_list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What changed in an installed file while the loader copied it (see

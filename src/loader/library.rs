@@ -11,6 +11,7 @@ use libloading::os::unix::{Library as UnixLibrary, RTLD_LOCAL, RTLD_NOW};
 use super::ModuleLoader;
 use super::error::{CallError, LayoutMismatch, LoadError, ResolveError};
 use super::info::CloseReport;
+use super::lockdown::{Guard, Lockdown};
 use super::maps::{Mappings, mappings};
 use super::probe::{Probe, ProbeMode};
 use super::shadow::{CopyError, ShadowDir};
@@ -22,7 +23,7 @@ use crate::abi::{
     ABI_VERSION_MAJOR, ABI_VERSION_MINOR, BytesRef, Capability, DeinitFn, ENTRY_SYMBOL,
     ENTRY_SYMBOL_PREFIX, EntryFn, ErrorBuf, HostContext, InstanceHandle, LogLevel, Status, StrRef,
 };
-use crate::module::{CapabilityInfo, CloseOutcome, ModuleInfo};
+use crate::module::{CapabilityInfo, CloseOutcome, Digest, ModuleInfo};
 
 /// Other ABI majors probed for when the current entry symbol is missing, to tell "built
 /// for another ABI" from "not a plugin".
@@ -71,6 +72,9 @@ pub struct LoaderConfig {
     /// [`CloseOutcome::KeptLoaded`]. Between [`MIN_LIFECYCLE_TIMEOUT`] and
     /// [`MAX_LIFECYCLE_TIMEOUT`]; 10 seconds by default.
     pub deinit_timeout: Duration,
+    /// The restrictions of a locked-down loader: plugin roots, the permission check and
+    /// an allowlist of digests (see [`Lockdown`]). None by default.
+    pub lockdown: Lockdown,
 }
 
 impl Default for LoaderConfig {
@@ -81,6 +85,7 @@ impl Default for LoaderConfig {
             preflight: false,
             init_timeout: Duration::from_secs(10),
             deinit_timeout: Duration::from_secs(10),
+            lockdown: Lockdown::default(),
         }
     }
 }
@@ -110,6 +115,31 @@ impl LoaderConfig {
     pub fn with_lifecycle_timeouts(mut self, init: Duration, deinit: Duration) -> Self {
         self.init_timeout = init;
         self.deinit_timeout = deinit;
+        self
+    }
+
+    /// Locks the loader down with `lockdown`: libraries load only from its roots, only
+    /// through paths no other user can change, and only with a listed digest, as far as
+    /// each rule is set (see [`Lockdown`]).
+    ///
+    /// ```no_run
+    /// use plugin_runtime::loader::{Allowlist, LoaderConfig, Lockdown};
+    /// use plugin_runtime::{Runtime, RuntimeConfig};
+    ///
+    /// let allowlist: Allowlist = std::fs::read_to_string("plugins.allow")?.parse()?;
+    /// let loader = LoaderConfig::default().with_lockdown(
+    ///     Lockdown::default()
+    ///         .with_root("/opt/myhost/plugins")
+    ///         .with_permission_checks(true)
+    ///         .with_allowlist(allowlist),
+    /// );
+    /// // Every load of the runtime, reloads included, goes through these rules.
+    /// let runtime = Runtime::start(RuntimeConfig::default().with_loader(loader))?;
+    /// # drop(runtime);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_lockdown(mut self, lockdown: Lockdown) -> Self {
+        self.lockdown = lockdown;
         self
     }
 
@@ -162,6 +192,8 @@ pub struct LibraryLoader {
     release_keys: ReleaseKeys,
     /// The probe each shadow copy is opened in first, when the preflight is on.
     preflight: Option<Probe>,
+    /// The rules of the lockdown, if any is on.
+    guard: Guard,
     init_timeout: Duration,
     deinit_timeout: Duration,
 }
@@ -187,13 +219,16 @@ impl LibraryLoader {
     ///
     /// [`LoadError::InvalidTimeout`] if a deadline is out of bounds;
     /// [`LoadError::ShadowDirectory`] if the directory cannot be created;
-    /// [`LoadError::PreflightWithoutProbe`] if the preflight is on without a probe.
+    /// [`LoadError::PreflightWithoutProbe`] if the preflight is on without a probe;
+    /// [`LoadError::InvalidRoot`] if a plugin root of the [`Lockdown`] does not resolve
+    /// to a directory.
     pub fn new(config: LoaderConfig) -> Result<Self, LoadError> {
         config.validate()?;
         if config.preflight && config.probe.is_none() {
             return Err(LoadError::PreflightWithoutProbe);
         }
         let probe_timeout = Probe::timeout_of(&config);
+        let guard = Guard::new(config.lockdown)?;
         let root = config.shadow_root.unwrap_or_else(ShadowDir::default_root);
         let shadow = ShadowDir::create(&root)
             .map_err(|source| LoadError::ShadowDirectory { path: root, source })?;
@@ -208,6 +243,7 @@ impl LibraryLoader {
             shadow,
             preflight,
             release_keys: thread_keys::release_keys_of,
+            guard,
             init_timeout: config.init_timeout,
             deinit_timeout: config.deinit_timeout,
         })
@@ -220,6 +256,9 @@ impl LibraryLoader {
 
     /// Loads the library installed at `path` from a fresh shadow copy, validates its
     /// descriptor and runs its `init`.
+    ///
+    /// The module's [`digest`](ModuleInfo::digest) is the SHA-256 digest of the copy,
+    /// computed before it was opened: the digest of the installed file as it was copied.
     ///
     /// Install libraries by writing a new file and renaming it over the old one, never by
     /// rewriting the installed file in place. A file rewritten during the copy can give a
@@ -236,15 +275,17 @@ impl LibraryLoader {
     ///
     /// # Errors
     ///
-    /// One [`LoadError`] variant per failing step, and the shadow copy is removed:
-    /// [`LoadError::Copy`] or [`LoadError::SourceChanged`] (the file kept changing while
-    /// it was copied), [`LoadError::ElfCheck`], [`LoadError::Preflight`],
-    /// [`LoadError::Open`], then the entry symbol, descriptor and `init` variants. A
-    /// library refused before its `init` ran is closed again. One whose `init` failed is
-    /// kept loaded (see [`LoadError::Init`]): `init` may have started threads, and
-    /// `deinit` only follows a successful `init`. One whose `init` did not return within
-    /// the deadline is kept loaded too, and its thread left running
-    /// ([`LoadError::InitTimedOut`]).
+    /// One [`LoadError`] variant per failing step, and the shadow copy is removed: under
+    /// a [`Lockdown`], [`LoadError::OutsideRoots`] and [`LoadError::Permissions`] (before
+    /// anything is copied); [`LoadError::Copy`] or [`LoadError::SourceChanged`] (the file
+    /// kept changing while it was copied); [`LoadError::DigestNotAllowed`];
+    /// [`LoadError::ElfCheck`], [`LoadError::Preflight`], [`LoadError::Open`]; then the
+    /// entry symbol and descriptor variants, [`LoadError::DigestPluginMismatch`], and the
+    /// `init` variants. A library refused before its `init` ran is closed again. One
+    /// whose `init` failed is kept loaded (see [`LoadError::Init`]): `init` may have
+    /// started threads, and `deinit` only follows a successful `init`. One whose `init`
+    /// did not return within the deadline is kept loaded too, and its thread left
+    /// running ([`LoadError::InitTimedOut`]).
     pub fn load(
         &self,
         path: &Path,
@@ -310,8 +351,16 @@ impl LibraryLoader {
         progress: &mut dyn FnMut(Step),
     ) -> Result<LoadedLibrary, LoadError> {
         room_for_thread_keys()?;
+        // Under roots or the permission check, the path is resolved once and the
+        // resolved file is the one copied: a link changed after the check changes nothing.
+        let source = if self.guard.checks_paths() {
+            progress(Step::PathCheck);
+            std::borrow::Cow::Owned(self.guard.check_path(path)?)
+        } else {
+            std::borrow::Cow::Borrowed(path)
+        };
         progress(Step::Copy);
-        let shadow_path = self.shadow.copy_in(path).map_err(|e| match e {
+        let shadow_path = self.shadow.copy_in(&source).map_err(|e| match e {
             CopyError::Io(source) => LoadError::Copy {
                 path: path.to_owned(),
                 source,
@@ -322,6 +371,23 @@ impl LibraryLoader {
                 attempts,
             },
         })?;
+        progress(Step::Digest);
+        // The digest of the bytes about to be opened, in a directory only this user can
+        // reach; the allowlist judges them before anything of them runs.
+        let digest = match digest_of(&shadow_path) {
+            Ok(digest) => digest,
+            Err(source) => {
+                remove_copy(&shadow_path);
+                return Err(LoadError::Copy {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        if let Err(e) = self.guard.check_digest(path, &digest) {
+            remove_copy(&shadow_path);
+            return Err(e);
+        }
         progress(Step::ElfCheck);
         if let Err(message) = super::elf::check(&shadow_path) {
             remove_copy(&shadow_path);
@@ -357,10 +423,21 @@ impl LibraryLoader {
             }
         };
         let init_timeout = run_init.then_some(self.init_timeout);
-        match start(&library, path, expected_plugin_id, init_timeout, progress) {
+        let admit = |info: &ModuleInfo| self.guard.check_plugin_id(path, &digest, &info.plugin_id);
+        match start(
+            &library,
+            path,
+            expected_plugin_id,
+            &admit,
+            init_timeout,
+            progress,
+        ) {
             Ok(started) => Ok(LoadedLibrary {
                 library: Some(library),
-                info: started.info,
+                info: ModuleInfo {
+                    digest: Some(digest),
+                    ..started.info
+                },
                 capabilities: started.capabilities,
                 deinit: started.deinit,
                 code_address: started.code_address,
@@ -910,8 +987,8 @@ struct Started {
     code_address: usize,
 }
 
-/// Finds the entry symbol, validates the descriptor and runs `init` with this deadline if
-/// `init_timeout` is given.
+/// Finds the entry symbol, validates the descriptor, has `admit` judge the validated
+/// module, and runs `init` with this deadline if `init_timeout` is given.
 ///
 /// Without `init` the result has no `deinit` either: the ABI pairs `deinit` with a
 /// successful `init`. A timed-out `init` is [`LoadError::InitTimedOut`] with an empty
@@ -920,6 +997,7 @@ fn start(
     library: &UnixLibrary,
     path: &Path,
     expected_plugin_id: Option<&str>,
+    admit: &dyn Fn(&ModuleInfo) -> Result<(), LoadError>,
     init_timeout: Option<Duration>,
     progress: &mut dyn FnMut(Step),
 ) -> Result<Started, LoadError> {
@@ -936,6 +1014,7 @@ fn start(
     // SAFETY: `descriptor` came from the entry symbol of `library`, which stays loaded
     // for the whole call.
     let module = unsafe { validate(descriptor, expected_plugin_id) }?;
+    admit(&module.info)?;
     let Some(init_timeout) = init_timeout else {
         return Ok(Started {
             info: module.info,
@@ -1014,6 +1093,11 @@ fn room_for_thread_keys() -> Result<(), LoadError> {
         });
     }
     Ok(())
+}
+
+/// The SHA-256 digest of the file at `path`.
+fn digest_of(path: &Path) -> std::io::Result<Digest> {
+    Digest::of_reader(std::fs::File::open(path)?)
 }
 
 fn remove_copy(path: &Path) {

@@ -9,6 +9,11 @@
 //! (see [`thread_key_usage`]; glibc's `dlclose` ignores them), closes the library and
 //! asks the OS whether it is really gone.
 //!
+//! Every load computes the SHA-256 digest of the copy it opens
+//! ([`ModuleInfo::digest`]). A [`Lockdown`] in the [`LoaderConfig`] (off by default)
+//! restricts loads to plugin roots, to paths no other user can change, and to digests an
+//! [`Allowlist`] lists.
+//!
 //! [`LibraryLoader::describe`] reads a library's descriptor without running its `init`;
 //! [`scan_directory`] fingerprints and describes a directory's libraries for a
 //! directory sync.
@@ -24,6 +29,7 @@ mod elf;
 mod error;
 mod info;
 mod library;
+mod lockdown;
 mod maps;
 pub mod probe;
 mod scan;
@@ -48,6 +54,7 @@ pub use library::{
     LibraryLoader, LoadedLibrary, LoaderConfig, MAX_LIFECYCLE_TIMEOUT, MIN_LIFECYCLE_TIMEOUT,
     ResolvedCapability, Symbol,
 };
+pub use lockdown::{Allowlist, AllowlistError, AllowlistProblem, Lockdown, PermissionProblem};
 pub use maps::MappedCode;
 #[cfg(feature = "watch")]
 pub(crate) use scan::is_library_name;

@@ -13,7 +13,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -65,7 +65,7 @@ impl ShadowDir {
     /// The default root: a per-user directory in `$XDG_RUNTIME_DIR` (private to the
     /// user by definition) or else in the system's temporary directory.
     pub(crate) fn default_root() -> PathBuf {
-        let uid = effective_uid().unwrap_or(0);
+        let uid = effective_uid();
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .filter(|dir| dir.is_absolute() && dir.is_dir())
@@ -90,6 +90,10 @@ impl ShadowDir {
         let n = NEXT_LOADER.fetch_add(1, Ordering::Relaxed);
         let dir = root.join(format!("{}-{}-{n}", me.pid, me.start_time));
         DirBuilder::new().mode(0o700).create(&dir)?;
+        // The umask can only take bits away, but one that took the owner's would leave a
+        // directory this loader cannot use: the mode is set whole, then checked.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        check_only_mine(&dir)?;
         Ok(Self {
             root,
             dir,
@@ -331,9 +335,10 @@ pub(crate) fn sweep(root: &Path) {
     }
 }
 
-/// The effective user id of this process, as the owner of `/proc/self`.
-fn effective_uid() -> io::Result<u32> {
-    fs::metadata("/proc/self").map(|m| m.uid())
+/// The effective user id of this process: the user its files are created for.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Refuses a root that another user could write into or redirect.
@@ -351,11 +356,27 @@ fn check_private(root: &Path) -> io::Result<()> {
     if !meta.is_dir() {
         return refuse("is not a directory");
     }
-    if meta.uid() != effective_uid()? {
+    if meta.uid() != effective_uid() {
         return refuse("belongs to another user");
     }
     if meta.mode() & 0o022 != 0 {
         return refuse("is writable by other users");
+    }
+    Ok(())
+}
+
+/// Refuses a shadow directory that anyone but this user could read, enter or write.
+fn check_only_mine(dir: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() || meta.uid() != effective_uid() || meta.mode() & 0o777 != 0o700 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a directory of mode 0700 owned by this user (mode {:04o})",
+                dir.display(),
+                meta.mode() & 0o7777
+            ),
+        ));
     }
     Ok(())
 }
@@ -410,8 +431,9 @@ fn start_time(pid: u32) -> io::Result<Option<u64>> {
         .and_then(|t| t.parse().ok()))
 }
 
-/// Removes the directories of processes that no longer exist. Anything that does not
-/// look like a loader's directory, or belongs to a live process, is left alone.
+/// Removes the directories of processes that no longer exist. Anything that is not a
+/// directory named as a loader names its own (a file, a symbolic link, another name), or
+/// belongs to a live process, is left alone.
 fn sweep_dead(root: &Path, me: &ProcessId) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
@@ -421,6 +443,10 @@ fn sweep_dead(root: &Path, me: &ProcessId) {
         let Some(owner) = name.to_str().and_then(ProcessId::from_dir_name) else {
             continue;
         };
+        // The entry's own type: a link to a directory is not a directory here.
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
         if owner == *me || owner.is_alive() {
             continue;
         }
@@ -479,14 +505,27 @@ mod tests {
         // A live pid with another start time is a reused pid: its owner is dead.
         let reused = root.join(format!("{}-{}-0", me.pid, me.start_time + 1));
         fs::create_dir(&reused).unwrap();
+        // Named as a dead process's directory, but a file and a link to a directory
+        // outside the root: neither is a loader's directory.
+        let file = root.join("0-12345-1");
+        fs::write(&file, b"x").unwrap();
+        let outside = temp_root("sweep-outside");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("keep.so"), b"x").unwrap();
+        let link = root.join("0-12345-2");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
 
         let shadow = ShadowDir::create(&root).unwrap();
         assert!(!dead.exists());
         assert!(!reused.exists());
         assert!(live.exists());
         assert!(foreign.exists());
+        assert!(file.exists());
+        assert!(fs::symlink_metadata(&link).is_ok());
+        assert!(outside.join("keep.so").exists());
         drop(shadow);
         fs::remove_dir_all(&root).unwrap();
+        fs::remove_dir_all(&outside).unwrap();
     }
 
     #[test]

@@ -5,13 +5,21 @@ use std::fmt;
 /// One step of loading or closing a library, named so that a process that dies during
 /// it can be told about afterwards (see [`probe`](super::probe)).
 ///
-/// The names are those the loader's errors start with, plus `validate` (where the
-/// `version`, `magic` and `descriptor` refusals come from), `deinit` and `close`.
+/// The names are those the loader's errors start with, plus `path check` (where the
+/// `roots` and `permissions` refusals of a [`Lockdown`](super::Lockdown) come from),
+/// `validate` (where the `version`, `magic` and `descriptor` refusals come from),
+/// `deinit` and `close`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Step {
+    /// Resolving the path and checking it against the plugin roots and the permission
+    /// rule of a [`Lockdown`](super::Lockdown); taken only when one of those is on.
+    PathCheck,
     /// Copying the installed file into the shadow directory.
     Copy,
+    /// Computing the SHA-256 digest of the copy, and checking it against the
+    /// [`Allowlist`](super::Allowlist) if there is one.
+    Digest,
     /// The loader's own check of the copy's ELF headers.
     ElfCheck,
     /// `dlopen` of the copy. The library's ELF constructors run here.
@@ -30,8 +38,10 @@ pub enum Step {
 
 impl Step {
     /// Every step, in order.
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 10] = [
+        Step::PathCheck,
         Step::Copy,
+        Step::Digest,
         Step::ElfCheck,
         Step::Open,
         Step::EntrySymbol,
@@ -44,7 +54,9 @@ impl Step {
     /// The step's name, such as `"entry symbol"`.
     pub fn name(self) -> &'static str {
         match self {
+            Step::PathCheck => "path check",
             Step::Copy => "copy",
+            Step::Digest => "digest",
             Step::ElfCheck => "elf check",
             Step::Open => "open",
             Step::EntrySymbol => "entry symbol",

@@ -22,7 +22,11 @@ pub const MAX_QUEUE_CAPACITY: usize = 1 << 20;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RuntimeConfig {
-    /// The loader's settings (shadow directory, deadlines of `init` and `deinit`).
+    /// The loader's settings (shadow directory, deadlines of `init` and `deinit`, and
+    /// the [`Lockdown`](crate::loader::Lockdown) every load and reload of the runtime's
+    /// loader threads goes through). [`Runtime::start`](super::Runtime::start) refuses
+    /// a plugin root that is not a directory with
+    /// [`StartError::Loader`](super::StartError::Loader).
     pub loader: LoaderConfig,
     /// The core's settings (drain deadlines).
     pub core: CoreConfig,

@@ -19,7 +19,8 @@ pub enum StartError {
         /// The bounds it breaks.
         reason: &'static str,
     },
-    /// The loader's shadow directory could not be set up.
+    /// The loader could not be set up: a loader setting is out of bounds, a plugin root
+    /// is not a directory, or the shadow directory cannot be created.
     #[error("the loader could not start: {0}")]
     Loader(#[from] LoadError),
     /// A runtime thread could not be spawned.

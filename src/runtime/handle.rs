@@ -38,8 +38,10 @@ impl Runtime {
     /// # Errors
     ///
     /// [`StartError::Config`] if a setting is out of bounds (checked before anything
-    /// is created); [`StartError::Loader`] or [`StartError::Spawn`] if the shadow
-    /// directory or a thread cannot be created.
+    /// is created); [`StartError::Loader`] if a setting of the loader is out of bounds,
+    /// a plugin root of its [`Lockdown`](crate::loader::Lockdown) is not a directory, or
+    /// the shadow directory cannot be created; [`StartError::Spawn`] if a thread cannot
+    /// be created.
     pub fn start(config: RuntimeConfig) -> Result<RuntimeHandle, StartError> {
         config.validate()?;
         let loader = LibraryLoader::new(config.loader.clone())?;

@@ -208,7 +208,7 @@ mod tests {
         use Step::*;
         assert_eq!(
             steps(&described),
-            [Copy, ElfCheck, Open, EntrySymbol, Validate, Close]
+            [Copy, Digest, ElfCheck, Open, EntrySymbol, Validate, Close]
         );
         assert_eq!(
             described.last(),
@@ -220,6 +220,7 @@ mod tests {
             steps(&loaded),
             [
                 Copy,
+                Digest,
                 ElfCheck,
                 Open,
                 EntrySymbol,

@@ -334,9 +334,10 @@ impl Report {
                     display_name,
                     abi_major,
                     abi_minor,
+                    digest,
                 } => {
                     report.module = Some(ModuleInfo {
-                        digest: None,
+                        digest,
                         plugin_id,
                         version,
                         display_name,

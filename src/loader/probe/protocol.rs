@@ -12,23 +12,25 @@
 use std::fmt::Write as _;
 
 use crate::loader::step::Step;
-use crate::module::{CapabilityInfo, CloseOutcome, ModuleInfo};
+use crate::module::{CapabilityInfo, CloseOutcome, Digest, ModuleInfo};
 
 /// What starts every record; the version changes when the records do.
-pub(crate) const PREFIX: &str = "plugin-runtime-probe/1";
+pub(crate) const PREFIX: &str = "plugin-runtime-probe/2";
 
 /// One line of a probe's report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Record {
     /// The probe is about to take this step.
     Step(Step),
-    /// The validated module, without its capabilities.
+    /// The validated module, without its capabilities. The digest is written as its 64
+    /// hex digits, or empty when there is none.
     Module {
         plugin_id: String,
         version: String,
         display_name: String,
         abi_major: u32,
         abi_minor: u32,
+        digest: Option<Digest>,
     },
     /// One capability of the module last reported.
     Capability(CapabilityInfo),
@@ -48,6 +50,7 @@ impl Record {
             display_name: module.display_name.clone(),
             abi_major: module.abi_major,
             abi_minor: module.abi_minor,
+            digest: module.digest,
         }];
         records.extend(module.capabilities.iter().cloned().map(Record::Capability));
         records
@@ -63,6 +66,7 @@ impl Record {
                 display_name,
                 abi_major,
                 abi_minor,
+                digest,
             } => (
                 "module",
                 vec![
@@ -71,6 +75,7 @@ impl Record {
                     display_name.clone(),
                     abi_major.to_string(),
                     abi_minor.to_string(),
+                    digest.map_or_else(String::new, |d| d.to_string()),
                 ],
             ),
             Record::Capability(c) => (
@@ -127,13 +132,20 @@ fn decode_body(body: &str) -> Result<Record, String> {
         ("step", [name]) => Step::from_name(name)
             .map(Record::Step)
             .ok_or_else(|| format!("unknown step {name:?}")),
-        ("module", [plugin_id, version, display_name, major, minor]) => Ok(Record::Module {
-            plugin_id: plugin_id.clone(),
-            version: version.clone(),
-            display_name: display_name.clone(),
-            abi_major: number(major)?,
-            abi_minor: number(minor)?,
-        }),
+        ("module", [plugin_id, version, display_name, major, minor, digest]) => {
+            Ok(Record::Module {
+                plugin_id: plugin_id.clone(),
+                version: version.clone(),
+                display_name: display_name.clone(),
+                abi_major: number(major)?,
+                abi_minor: number(minor)?,
+                digest: if digest.is_empty() {
+                    None
+                } else {
+                    Some(digest.parse().map_err(|e| format!("{e}"))?)
+                },
+            })
+        }
         (
             "capability",
             [
@@ -256,6 +268,15 @@ mod tests {
             display_name: awkward.into(),
             abi_major: 1,
             abi_minor: u32::MAX,
+            digest: None,
+        });
+        round_trip(Record::Module {
+            plugin_id: "p".into(),
+            version: "1".into(),
+            display_name: String::new(),
+            abi_major: 2,
+            abi_minor: 0,
+            digest: Some(Digest::of_bytes(b"abc")),
         });
         round_trip(Record::Capability(CapabilityInfo {
             kind: "dsp".into(),
@@ -289,6 +310,8 @@ mod tests {
             "step copy\textra",
             "module a\tb\tc\t1",
             "module a\tb\tc\tone\t0",
+            "module a\tb\tc\t1\t0",
+            "module a\tb\tc\t1\t0\tnot-a-digest",
             "capability a\tb\t1\td\tabc",
             "closed maybe",
             "refused copy\tbad \\q escape",
