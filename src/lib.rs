@@ -59,4 +59,4 @@ pub mod runtime;
 
 pub use abi::Capability;
 pub use plugin_runtime_macros::interface;
-pub use runtime::{Instance, Listener, Owner, Runtime, RuntimeConfig, RuntimeHandle};
+pub use runtime::{Instance, Listener, Owner, Runtime, RuntimeConfig, RuntimeHandle, Slot};

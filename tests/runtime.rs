@@ -513,7 +513,9 @@ fn an_owner_that_never_reads_keeps_its_mailbox_bounded_and_loses_no_completion()
         match owner.recv_timeout(WAIT) {
             Some(OwnerEvent::CommandCompleted(done)) => completed.push(done.request_id),
             Some(OwnerEvent::Draining(_)) => {}
-            Some(OwnerEvent::Lagged { missed, draining }) => lagged = Some((missed, draining)),
+            Some(OwnerEvent::Lagged {
+                missed, draining, ..
+            }) => lagged = Some((missed, draining)),
             Some(other) => panic!("{other:?}"),
             None => panic!("{} of {} completions", completed.len(), accepted.len()),
         }
@@ -559,7 +561,10 @@ fn a_lagging_owner_gets_the_coalesced_state_and_never_misses_a_generation_it_hol
             other => panic!("{other:?}"),
         }
     }
-    let Some(OwnerEvent::Lagged { missed, draining }) = owner.recv_timeout(WAIT) else {
+    let Some(OwnerEvent::Lagged {
+        missed, draining, ..
+    }) = owner.recv_timeout(WAIT)
+    else {
         panic!("expected to hear that notices were missed");
     };
     assert_eq!(missed, 21);
@@ -617,7 +622,9 @@ fn notices_held_back_by_call_count_against_the_mailbox() {
                 queued += 1;
                 named |= notice.old == first;
             }
-            Some(OwnerEvent::Lagged { missed, draining }) => {
+            Some(OwnerEvent::Lagged {
+                missed, draining, ..
+            }) => {
                 missed_total += missed;
                 assert!(draining.iter().all(|n| n.old == first), "{draining:?}");
                 named |= !draining.is_empty();

@@ -53,6 +53,11 @@ impl Lifecycle {
             }
             Command::Snapshot => self.report_snapshot(now, request_id, owner),
             Command::Shutdown { timeout } => self.begin_shutdown(now, request_id, owner, timeout),
+            Command::Configure {
+                plugin_id,
+                type_id,
+                config,
+            } => self.configure(request_id, owner, plugin_id, type_id, config),
         }
     }
 

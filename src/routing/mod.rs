@@ -48,8 +48,8 @@ use smallvec::SmallVec;
 
 use crate::events::{Event, EventFilter, EventRecord};
 use crate::generation::{
-    CloseToken, Command, CoreConfig, Counters, Effect, GenerationKey, Lifecycle, LoadKey, Notice,
-    Outcome, RequestId, Snapshot, StalledGeneration,
+    CloseToken, Command, ConfigNotice, CoreConfig, Counters, Effect, GenerationKey, Lifecycle,
+    LoadKey, Notice, Outcome, RequestId, Snapshot, StalledGeneration,
 };
 use crate::owner::OwnerKey;
 
@@ -105,6 +105,13 @@ pub enum Action {
         request_id: RequestId,
         /// What it did.
         outcome: Outcome,
+    },
+    /// Put a configuration notice in `owner`'s mailbox.
+    Configure {
+        /// The owner.
+        owner: OwnerKey,
+        /// The configuration and its revision.
+        notice: ConfigNotice,
     },
     /// Deliver `record` to `listeners` (possibly none) and log it.
     Publish {
@@ -270,6 +277,9 @@ impl Router {
             Effect::Close(token) => self.actions.push_back(Action::Close(token)),
             Effect::Notify { owner, notice } => {
                 self.actions.push_back(Action::Notify { owner, notice })
+            }
+            Effect::Configure { owner, notice } => {
+                self.actions.push_back(Action::Configure { owner, notice })
             }
             Effect::Complete {
                 request_id,

@@ -10,13 +10,16 @@
 //!   at most `K` completions are ever queued, and the actor's non-blocking send of one
 //!   always finds room.
 //! * **Notices**: the other `C - K` slots. The actor queues a
-//!   [`Draining`](super::OwnerEvent::Draining) notice only while fewer than `C - K`
+//!   [`Draining`](super::OwnerEvent::Draining) or
+//!   [`Configure`](super::OwnerEvent::Configure) notice only while fewer than `C - K`
 //!   events are queued in all; otherwise it counts the notice as missed and the owner
 //!   *lags*. Once there is room again it queues one
 //!   [`Lagged`](super::OwnerEvent::Lagged) event carrying the missed count and the
 //!   current state from the core: one notice per draining generation the owner holds or
-//!   subscribes to. Notices about one generation coalesce into one, and a generation the
-//!   owner holds cannot be collected, so it is never left out.
+//!   subscribes to, and the live configuration of every capability it holds instances
+//!   of. Notices about one generation coalesce into one, and a generation the owner holds
+//!   cannot be collected, so it is never left out; configurations coalesce into the
+//!   newest revision, which is all an owner that missed some applies.
 //!
 //! The owner never waits on the actor for any of this: it only reads its own channel and
 //! a counter it shares with the actor (see [`Outbox`]).
@@ -26,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::generation::Notice;
+use crate::generation::{ConfigNotice, Notice};
 use crate::routing::DrainStall;
 
 use super::owner::{CommandCompleted, OwnerEvent};
@@ -95,13 +98,22 @@ impl Outbox {
     /// Queues a notice if the notices' share has room and the owner does not lag;
     /// otherwise counts it as missed. Returns whether the owner lags afterwards.
     pub(crate) fn notify(&mut self, notice: Notice) -> bool {
+        self.notice(OwnerEvent::Draining(notice))
+    }
+
+    /// Queues a configuration notice like a drain notice ([`notify`](Self::notify)).
+    pub(crate) fn configure(&mut self, notice: ConfigNotice) -> bool {
+        self.notice(OwnerEvent::Configure(notice))
+    }
+
+    fn notice(&mut self, event: OwnerEvent) -> bool {
         if self.owner_gone() {
             // Nobody will read it; lagging would only keep the actor retrying.
             self.missed = 0;
             return false;
         }
         if self.missed == 0 && self.has_room() {
-            match self.sender.try_send(OwnerEvent::Draining(notice)) {
+            match self.sender.try_send(event) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => return false,
                 // Cannot happen after `has_room`; counted as missed all the same.
                 Err(TrySendError::Full(_)) => {}
@@ -127,8 +139,12 @@ impl Outbox {
     }
 
     /// If the owner lags and its mailbox has room, queues one `Lagged` event with the
-    /// state `draining` computes now. Returns whether the owner still lags.
-    pub(crate) fn catch_up(&mut self, draining: impl FnOnce() -> Vec<Notice>) -> bool {
+    /// state `now` computes: the drain notices and the live configurations. Returns
+    /// whether the owner still lags.
+    pub(crate) fn catch_up(
+        &mut self,
+        now: impl FnOnce() -> (Vec<Notice>, Vec<ConfigNotice>),
+    ) -> bool {
         if self.missed == 0 {
             return false;
         }
@@ -139,9 +155,11 @@ impl Outbox {
         if !self.has_room() {
             return true;
         }
+        let (draining, configs) = now();
         let event = OwnerEvent::Lagged {
             missed: self.missed,
-            draining: draining(),
+            draining,
+            configs,
         };
         match self.sender.try_send(event) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {
