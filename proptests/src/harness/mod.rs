@@ -34,6 +34,8 @@ enum StaleKey {
     Ticket(TicketKey),
     Instance(InstanceKey),
     Pin(PinKey),
+    /// The ticket key of an instance recorded without an answer, released since.
+    Alias(TicketKey),
 }
 
 /// A command submitted and not completed yet.
@@ -175,6 +177,14 @@ pub struct Stats {
     pub records: u64,
     /// Records delivered to at least one filtered listener.
     pub filtered_deliveries: u64,
+    /// Configure commands that stored a new revision.
+    pub configured: u64,
+    /// Configuration notices to owners.
+    pub config_notices: u64,
+    /// Configuration reports published.
+    pub config_reports: u64,
+    /// Instances released by the ticket key they were recorded under.
+    pub released_by_alias: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -199,6 +209,10 @@ impl std::ops::AddAssign for Stats {
         self.stalls_told += other.stalls_told;
         self.records += other.records;
         self.filtered_deliveries += other.filtered_deliveries;
+        self.configured += other.configured;
+        self.config_notices += other.config_notices;
+        self.config_reports += other.config_reports;
+        self.released_by_alias += other.released_by_alias;
     }
 }
 
