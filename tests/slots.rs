@@ -270,7 +270,7 @@ fn a_slot_owner_never_waits_on_the_actor_during_a_reload_storm() {
                 let _ = owner.poll(|_| {});
                 round += 1;
                 // After a disable, the slots stay empty until asked again.
-                if round % 16 == 0 {
+                if round.is_multiple_of(16) {
                     owner.refill_slots(TALLY);
                 }
                 std::thread::sleep(Duration::from_micros(200));

@@ -483,6 +483,9 @@ pub struct MCounters {
     pub stalled_drains: u64,
 }
 
+/// A configuration stored: plugin, type id, revision.
+pub type MConfigured = (String, &'static str, u64);
+
 /// The effects a step must produce.
 #[derive(Debug, Clone, Default)]
 pub struct StepExpect {
@@ -496,8 +499,8 @@ pub struct StepExpect {
     pub completes: Vec<(RequestId, Option<OwnerKey>, MOutcome)>,
     /// Every event record, in the order the model makes them.
     pub events: Vec<MEvent>,
-    /// Configuration notices: (plugin, type id, revision) with the owners to tell.
-    pub configures: Vec<((String, &'static str, u64), BTreeSet<usize>)>,
+    /// Configuration notices, with the owners to tell.
+    pub configures: Vec<(MConfigured, BTreeSet<usize>)>,
 }
 
 /// Shutdown progress.

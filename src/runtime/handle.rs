@@ -149,6 +149,9 @@ impl Shared {
 
     /// Queues a request if the queue has room, without waiting; otherwise hands it back
     /// with [`RequestError::QueueFull`] (or why the actor cannot be reached).
+    // The request goes back by value so that the caller can send it again; it is moved
+    // once per attempt, off the hot path.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn try_send(&self, request: Request) -> Result<(), (Request, RequestError)> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err((request, RequestError::Poisoned));

@@ -159,7 +159,32 @@ pub struct SlotSource {
 }
 
 /// One instance of capability `C` that its owner's [`poll`](super::Owner::poll) keeps
-/// current; see [the module](self).
+/// current, remembering what it was made from (plugin id, type id, configuration and its
+/// revision: [`source`](Self::source)).
+///
+/// The owner's one poll at its safe point routes each mailbox event to the slots it
+/// concerns and moves each busy slot one step on:
+///
+/// * **Reload** (a drain notice with a successor): the slot asks for a reservation on
+///   the plugin's active generation with a non-blocking send, and keeps serving the old
+///   instance. A later poll finds the answer, creates the new instance on the owner's
+///   thread, carries the state over through the `save_state` / `load_state`
+///   [hooks](crate::interface::Hooks) when both are offered, swaps it in and drops the
+///   old one.
+/// * **Disable or unload** (a drain notice without a successor): the instance is dropped
+///   and the slot stays empty until [`Owner::refill_slots`](super::Owner::refill_slots)
+///   or [`refill`](Self::refill).
+/// * **New configuration** ([`Command::Configure`](crate::generation::Command::Configure)):
+///   the instance plans it (`plan_config`): in place (then `apply_config`), recreate (a
+///   new instance with the new configuration, state carried, swapped in as after a
+///   reload), or an error (rejected). No plan hook, or in place without an apply hook,
+///   recreates; an apply or create error fails and keeps the serving instance. Each
+///   outcome is reported to the actor without waiting and published as an
+///   `instance_configured` event.
+///
+/// Nothing blocks: requests go with a non-blocking send (retried at the next poll when
+/// the queue is full), answers are only looked at, and every report goes on the
+/// unbounded release queue.
 ///
 /// Made by [`Owner::slot`](super::Owner::slot), which never waits: the slot is empty
 /// until a poll finds its reservation answered. The hot path is
