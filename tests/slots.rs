@@ -3,6 +3,8 @@
 //! dropped with its reservation on the way, and a reload storm during which the slots'
 //! owner thread never waits on the actor.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -16,6 +18,41 @@ use plugin_runtime::generation::{Command, GenerationKey, Outcome};
 use plugin_runtime::runtime::blocking_waits;
 use plugin_runtime::{RuntimeConfig, Slot};
 use slot_support::{command, elsewhere, poll_until};
+
+/// The system allocator, counting the allocations of each thread.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; the thread-local counter
+// has a const initialiser and no destructor, so counting never allocates or reenters.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
 
 const TALLY: &str = "fixture.tally";
 const COUNTER: &str = "counter";
@@ -221,6 +258,29 @@ fn a_slot_dropped_with_its_reservation_on_the_way_leaves_no_ticket() {
         setup.reload(TALLY);
         setup.wait_removed(first);
     });
+}
+
+#[test]
+fn a_quiet_poll_and_the_hot_path_allocate_nothing() {
+    let (setup, _) = tally_setup("slot-quiet", RuntimeConfig::default());
+    let owner = setup.runtime.register_owner("audio.tally").unwrap();
+    let mut slots: Vec<Slot<TallyInterface>> = (0..3)
+        .map(|_| owner.slot::<TallyInterface>(TALLY, COUNTER, b""))
+        .collect();
+    poll_until(&owner, |_| slots.iter().all(filled));
+    let before = allocations();
+    let waits = blocking_waits();
+    for _ in 0..1_000 {
+        for slot in &mut slots {
+            slot.get_mut().unwrap().tick();
+        }
+        let report = owner.poll(|other| panic!("{other:?}"));
+        assert!(report.is_quiet());
+    }
+    assert_eq!(allocations(), before, "a quiet safe point allocated");
+    assert_eq!(blocking_waits(), waits);
+    drop(std::hint::black_box(vec![0u8; 8]));
+    assert!(allocations() > before, "the counter counts");
 }
 
 #[test]
