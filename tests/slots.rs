@@ -144,7 +144,13 @@ fn a_slot_drops_its_instance_on_disable_and_unload_and_refills_when_asked() {
     let (setup, first) = tally_setup("slot-drop", RuntimeConfig::default());
     let owner = setup.runtime.register_owner("audio.tally").unwrap();
     let waits = blocking_waits();
-    let slot = owner.slot::<TallyInterface>(TALLY, COUNTER, b"");
+    let mut slot = owner.slot::<TallyInterface>(TALLY, COUNTER, b"");
+    poll_until(&owner, |_| filled(&slot));
+    // Cleared by its holder, a slot stays empty until asked again.
+    slot.clear();
+    assert!(slot.is_empty() && !slot.is_pending());
+    assert!(owner.poll(|other| panic!("{other:?}")).is_quiet());
+    assert!(slot.refill());
     poll_until(&owner, |_| filled(&slot));
 
     let disable = Command::SetEnabled {

@@ -310,14 +310,22 @@ impl<C: Hooks + 'static> Slot<C> {
         self.inner.on_serving(&plugin_id)
     }
 
-    /// Drops the instance now (its `destroy` runs here) and leaves the slot empty until
-    /// [`refill`](Self::refill).
+    /// Drops the instance now (its `destroy` runs here), gives up a reservation on its
+    /// way (its ticket is released when the answer comes) and leaves the slot empty until
+    /// [`refill`](Self::refill). A configuration not acted on yet is kept for the next
+    /// instance.
     pub fn clear(&mut self) {
         let old = self.inner.instance.borrow_mut().take();
         let mut control = self.inner.control.borrow_mut();
         control.generation = None;
         control.ticket = None;
+        control.reserve = Reserve::Idle;
+        control.recreating = None;
+        control.drop_now = false;
+        control.draining.clear();
+        let work = control.pending_config.is_some();
         drop(control);
+        self.inner.set_work(work);
         drop(old);
     }
 }
