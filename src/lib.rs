@@ -66,4 +66,4 @@ pub use runtime::watch;
 
 pub use abi::Capability;
 pub use plugin_runtime_macros::interface;
-pub use runtime::{Instance, Listener, Owner, Runtime, RuntimeConfig, RuntimeHandle};
+pub use runtime::{Instance, Listener, Owner, Runtime, RuntimeConfig, RuntimeHandle, Slot};

@@ -14,9 +14,9 @@ use common::{Setup, Toucher, WAIT};
 use fixture_api::ProbeInterface;
 use plugin_runtime::events::{Event, EventFilter, EventKind, EventRecord, Follower, LifecycleView};
 use plugin_runtime::generation::{
-    Command, CommandError, CoreConfig, DrainReason, GenerationKey, GenerationState, HoldCounts,
-    HolderReport, Outcome, PinnedReason, PluginState, RequestId, Snapshot, StalledGeneration,
-    SyncChange, SyncMode,
+    Command, CommandError, ConfigResult, CoreConfig, DrainReason, GenerationKey, GenerationState,
+    HoldCounts, HolderReport, Outcome, PinnedReason, PluginState, RequestId, Snapshot,
+    StalledGeneration, SyncChange, SyncMode,
 };
 use plugin_runtime::loader::LoaderConfig;
 use plugin_runtime::module::ModuleInfo;
@@ -779,6 +779,63 @@ fn every_event_kind_comes_from_a_real_scenario_with_its_fields() {
         failed: 1,
     });
     assert_eq!(synced.seq + 1, sync.completed);
+    // Live configuration: the echo interface has no plan hook, so the slot's instance is
+    // recreated with the new configuration, and its owner reports it.
+    let tuner = setup.runtime.register_owner("audio.tuner").unwrap();
+    let slot = tuner.slot::<ProbeInterface>(echo_id, "echo", b"");
+    let deadline = Instant::now() + WAIT;
+    while slot.get().is_none() {
+        assert!(Instant::now() < deadline, "the slot was never filled");
+        tuner.poll(|other| panic!("{other:?}"));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let configure = journal.command(
+        &control,
+        Command::Configure {
+            plugin_id: echo_id.into(),
+            type_id: "echo".into(),
+            config: b"gain=2".to_vec(),
+        },
+    );
+    assert_eq!(
+        configure.outcome,
+        Outcome::Configured {
+            plugin_id: echo_id.into(),
+            type_id: "echo".into(),
+            revision: 1,
+            instances: 1,
+        }
+    );
+    while tuner.poll(|other| panic!("{other:?}")).recreated == 0 {
+        assert!(Instant::now() < deadline + WAIT, "the slot never acted");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let configured = journal.find("instance_configured", |e| {
+        matches!(e, Event::InstanceConfigured { .. })
+    });
+    let Event::InstanceConfigured {
+        owner, instance, ..
+    } = configured.event.clone()
+    else {
+        unreachable!()
+    };
+    assert_eq!(owner, tuner.key());
+    assert_eq!(
+        configured.event,
+        Event::InstanceConfigured {
+            plugin_id: echo_id.into(),
+            type_id: "echo".into(),
+            owner,
+            instance,
+            revision: 1,
+            result: ConfigResult::Recreated,
+            skipped: 0,
+            message: String::new(),
+        }
+    );
+    assert_order(&[configure.completed, configured.seq]);
+    drop(slot);
+    drop(tuner);
 
     // A shutdown with an instance held past its deadline reports the holder.
     let held = dsp.create::<ProbeInterface>(echo_id, "echo", b"").unwrap();

@@ -179,12 +179,14 @@ fn a_lagging_subscribed_owner_finds_every_serving_plugin_in_lagged() {
         missed,
         draining,
         serving,
+        configs,
     }) = owner.recv_timeout(WAIT)
     else {
         panic!("expected to hear that notices were missed");
     };
     assert_eq!(missed, 1);
     assert!(draining.is_empty());
+    assert!(configs.is_empty());
     // In plugin-id order.
     let named: Vec<(String, GenerationKey, ServingCause)> = serving
         .into_iter()

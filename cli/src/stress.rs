@@ -9,8 +9,12 @@
 //! * **owners** ([`owner`]) each hold two instances of `fixture.echo`/`echo`, call them
 //!   in blocks (`tag`, `process` on 64 samples, `accumulate`), check every answer against
 //!   the build their generation was loaded from (the canary), and at their safe point
-//!   between blocks recreate what drains. Each block's time goes into a histogram
-//!   allocated up front, by phase.
+//!   between blocks recreate what drains with `Owner::create`, which waits for the
+//!   actor's reservation. Each block's time goes into a histogram allocated up front, by
+//!   phase.
+//! * **slot owners** ([`slot_owner`], `--slot-owners`, half of them by default) do the
+//!   same with their instances in slots: their safe point is one `Owner::poll`, which
+//!   never waits on the actor. The report sets the two kinds' block times side by side.
 //! * the **control thread** ([`control`]) loads build 1, waits through the idle phase,
 //!   then runs the storm: a deterministic random mix of reloads (after renaming the other
 //!   build over the installed file), unloads, disables and enables, each waiting for its
@@ -23,6 +27,7 @@ mod control;
 mod histogram;
 mod owner;
 mod replay;
+mod slot_owner;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -65,6 +70,10 @@ pub struct Args {
     /// How many owner threads call instances.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
     owners: u64,
+    /// How many of the owners hold their instances in slots (the others recreate with
+    /// `Owner::create`) [default: half of --owners].
+    #[arg(long, value_name = "N")]
+    slot_owners: Option<u64>,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
@@ -85,6 +94,10 @@ pub struct Args {
 /// Runs `stress` and prints its report. Exit 0 when nothing was lost, 1 otherwise (each
 /// failure named on stderr).
 pub fn run(args: &Args) -> ExitCode {
+    if args.slot_owners.is_some_and(|n| n > args.owners) {
+        eprintln!("plugin-runtime: stress: --slot-owners is more than --owners");
+        return ExitCode::FAILURE;
+    }
     let builds = match fixture_libraries(args.fixtures.as_deref()) {
         Ok(builds) => builds,
         Err(e) => {
@@ -129,6 +142,13 @@ pub fn run(args: &Args) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+impl Args {
+    /// How many owners hold their instances in slots.
+    fn slot_owners(&self) -> u64 {
+        self.slot_owners.unwrap_or(self.owners / 2).min(self.owners)
     }
 }
 
@@ -211,6 +231,24 @@ struct Report {
     storm_create_p50_ns: u64,
     storm_create_p999_ns: u64,
     storm_create_max_ns: u64,
+
+    /// Owners holding their instances in slots, and owners using `Owner::create`.
+    slot_owners: u64,
+    create_owners: u64,
+    /// Storm blocks (calls and safe point) of each kind of owner, in microseconds.
+    slot_owner_block_p50_micros: f64,
+    slot_owner_block_p99_micros: f64,
+    slot_owner_block_max_micros: f64,
+    create_owner_block_p50_micros: f64,
+    create_owner_block_p99_micros: f64,
+    create_owner_block_max_micros: f64,
+    /// How many times worse the `Owner::create` owners' blocks were than the slot
+    /// owners'; `null` without owners of both kinds.
+    create_to_slot_block_p99_ratio: Option<f64>,
+    create_to_slot_block_max_ratio: Option<f64>,
+    /// Times the owner threads of each kind waited on the runtime after registering.
+    slot_owner_blocking_waits: u64,
+    create_owner_blocking_waits: u64,
 }
 
 /// Where the owners are; read once per block.
@@ -364,10 +402,18 @@ fn stress(args: &Args, builds: [PathBuf; 2], scratch: &Path) -> Result<Report, S
 
         let start = Instant::now();
         let mut owners = Vec::new();
+        let slot_owners = args.slot_owners() as usize;
         for index in 0..args.owners as usize {
+            let slots = index < slot_owners;
             let spawned = std::thread::Builder::new()
                 .name(format!("stress.owner.{index}"))
-                .spawn_scoped(scope, move || owner::run(index, runtime, shared, period));
+                .spawn_scoped(scope, move || {
+                    if slots {
+                        slot_owner::run(index, runtime, shared, period)
+                    } else {
+                        owner::run(index, runtime, shared, period)
+                    }
+                });
             match spawned {
                 Ok(handle) => owners.push(handle),
                 Err(e) => {
@@ -625,6 +671,8 @@ impl Report {
         let mut idle_calls = Histogram::new();
         let mut storm_calls = Histogram::new();
         let mut storm_creates = Histogram::new();
+        let mut slot_blocks = Histogram::new();
+        let mut create_blocks = Histogram::new();
         let sum = |f: fn(&OwnerReport) -> u64| owners.iter().map(f).sum::<u64>();
         let mut wrong_generation_calls = sum(|o| o.wrong_generation_calls);
         let mut unattributed = 0;
@@ -634,6 +682,11 @@ impl Report {
             idle_calls.merge(&owner.idle_calls);
             storm_calls.merge(&owner.storm_calls);
             storm_creates.merge(&owner.storm_creates);
+            if owner.slots {
+                slot_blocks.merge(&owner.storm_blocks);
+            } else {
+                create_blocks.merge(&owner.storm_blocks);
+            }
             for (generation, seen) in &owner.unverified {
                 match builds.get(generation) {
                     Some(build) if build == seen => {}
@@ -732,6 +785,27 @@ impl Report {
             ),
         );
 
+        let slot_waits: u64 = owners
+            .iter()
+            .filter(|o| o.slots)
+            .map(|o| o.blocking_waits)
+            .sum();
+        let create_waits: u64 = owners
+            .iter()
+            .filter(|o| !o.slots)
+            .map(|o| o.blocking_waits)
+            .sum();
+        check(
+            slot_waits > 0,
+            format!("the slot owners' threads waited on the runtime {slot_waits} times"),
+        );
+        let slot_owners = owners.iter().filter(|o| o.slots).count() as u64;
+        let create_owners = owners.len() as u64 - slot_owners;
+        let micros = |nanos: u64| nanos as f64 / 1000.0;
+        let ratio = |create: u64, slot: u64| {
+            (slot_blocks.count() > 0 && create_blocks.count() > 0 && slot > 0)
+                .then(|| create as f64 / slot as f64)
+        };
         let storm_seconds = timing.storm.as_secs_f64();
         Self {
             ok: failures.is_empty(),
@@ -804,6 +878,21 @@ impl Report {
             storm_create_p50_ns: storm_creates.quantile(0.5),
             storm_create_p999_ns: storm_creates.quantile(0.999),
             storm_create_max_ns: storm_creates.max(),
+            slot_owners,
+            create_owners,
+            slot_owner_block_p50_micros: micros(slot_blocks.quantile(0.5)),
+            slot_owner_block_p99_micros: micros(slot_blocks.quantile(0.99)),
+            slot_owner_block_max_micros: micros(slot_blocks.max()),
+            create_owner_block_p50_micros: micros(create_blocks.quantile(0.5)),
+            create_owner_block_p99_micros: micros(create_blocks.quantile(0.99)),
+            create_owner_block_max_micros: micros(create_blocks.max()),
+            create_to_slot_block_p99_ratio: ratio(
+                create_blocks.quantile(0.99),
+                slot_blocks.quantile(0.99),
+            ),
+            create_to_slot_block_max_ratio: ratio(create_blocks.max(), slot_blocks.max()),
+            slot_owner_blocking_waits: slot_waits,
+            create_owner_blocking_waits: create_waits,
         }
     }
 
@@ -898,6 +987,23 @@ impl Report {
             out,
             "create       storm p50 {} ns  p99.9 {} ns  max {} ns",
             self.storm_create_p50_ns, self.storm_create_p999_ns, self.storm_create_max_ns
+        )?;
+        let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.1}x"));
+        writeln!(
+            out,
+            "kinds        {} slot owners: storm block p50 {:.1} us  p99 {:.1} us  max {:.1} us, {} waits | {} create owners: p50 {:.1} us  p99 {:.1} us  max {:.1} us, {} waits | create/slot p99 {}  max {}",
+            self.slot_owners,
+            self.slot_owner_block_p50_micros,
+            self.slot_owner_block_p99_micros,
+            self.slot_owner_block_max_micros,
+            self.slot_owner_blocking_waits,
+            self.create_owners,
+            self.create_owner_block_p50_micros,
+            self.create_owner_block_p99_micros,
+            self.create_owner_block_max_micros,
+            self.create_owner_blocking_waits,
+            ratio(self.create_to_slot_block_p99_ratio),
+            ratio(self.create_to_slot_block_max_ratio),
         )?;
         writeln!(
             out,

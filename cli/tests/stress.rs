@@ -38,6 +38,16 @@ const KEYS: &[&str] = &[
     "idle_block_p999_ns",
     "storm_block_p50_ns",
     "storm_block_p999_ns",
+    "slot_owners",
+    "create_owners",
+    "slot_owner_block_p99_micros",
+    "slot_owner_block_max_micros",
+    "create_owner_block_p99_micros",
+    "create_owner_block_max_micros",
+    "create_to_slot_block_p99_ratio",
+    "create_to_slot_block_max_ratio",
+    "slot_owner_blocking_waits",
+    "create_owner_blocking_waits",
 ];
 
 #[test]
@@ -61,6 +71,19 @@ fn a_short_run_loses_nothing_and_reports_every_figure() {
     assert!(report["calls"].as_u64().unwrap() > 0, "{report}");
     assert!(report["converge_micros"].is_u64(), "{report}");
     assert_eq!(report["commands"], report["outcomes"], "{report}");
+    // Half the owners hold slots, and their threads never waited on the actor.
+    assert_eq!(
+        (
+            report["slot_owners"].as_u64(),
+            report["create_owners"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    assert_eq!(report["slot_owner_blocking_waits"], 0, "{report}");
+    assert!(
+        report["create_owner_blocking_waits"].as_u64().unwrap() > 0,
+        "{report}"
+    );
     // Progress goes to stderr, the report alone to stdout.
     assert!(stderr.contains("stress:"), "{stderr}");
 }
@@ -78,6 +101,7 @@ fn the_text_report_names_each_check() {
         "converged ",
         "left ",
         "block ",
+        "kinds ",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(expected)),

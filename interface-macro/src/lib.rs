@@ -16,7 +16,9 @@ use syn::{
 /// it generates.
 ///
 /// `#[interface(kind = "dsp", major = 1)]` on a trait. Methods may carry `#[since(N)]`
-/// (appended by minor `N`) and `#[optional]` (a plugin may leave it out). The expansion
+/// (appended by minor `N`), `#[optional]` (a plugin may leave it out) and, on an optional
+/// method, `#[hook(save_state | load_state | plan_config | apply_config)]` (a lifecycle
+/// hook with a fixed signature, called by the runtime through `Hooks`). The expansion
 /// names `::plugin_runtime`, so the crate using it depends on `plugin-runtime` under that
 /// name (also when it reaches the macro through `plugin_runtime_sdk`).
 #[proc_macro_attribute]
@@ -83,6 +85,45 @@ enum Value {
     Prim(Ident),
     Bool,
     Unit,
+    /// `ConfigPlan`, only as the `T` of `Result<T, PluginError>`.
+    Plan,
+}
+
+/// The lifecycle hooks an optional method may be marked as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hook {
+    SaveState,
+    LoadState,
+    PlanConfig,
+    ApplyConfig,
+}
+
+impl Hook {
+    const ALL: [Hook; 4] = [
+        Hook::SaveState,
+        Hook::LoadState,
+        Hook::PlanConfig,
+        Hook::ApplyConfig,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Hook::SaveState => "save_state",
+            Hook::LoadState => "load_state",
+            Hook::PlanConfig => "plan_config",
+            Hook::ApplyConfig => "apply_config",
+        }
+    }
+
+    /// The one signature the hook may have, as its layout line spells it.
+    fn signature(self) -> &'static str {
+        match self {
+            Hook::SaveState => "(&self, &mut [u8]) -> Result<u64, PluginError>",
+            Hook::LoadState => "(&mut self, &[u8]) -> Result<(), PluginError>",
+            Hook::PlanConfig => "(&self, &[u8]) -> Result<ConfigPlan, PluginError>",
+            Hook::ApplyConfig => "(&mut self, &[u8]) -> Result<(), PluginError>",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -100,6 +141,8 @@ enum RetType {
 }
 
 struct Method {
+    sig: syn::Signature,
+    hook: Option<(Hook, Span)>,
     name: Ident,
     mutable: bool,
     args: Vec<(Ident, ArgType, Type)>,
@@ -138,6 +181,15 @@ fn unsupported(ty: &Type, role: &str) -> Error {
 fn value_type(ty: &Type) -> Option<Value> {
     match ty {
         Type::Tuple(t) if t.elems.is_empty() => Some(Value::Unit),
+        Type::Path(p)
+            if p.qself.is_none()
+                && p.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "ConfigPlan" && s.arguments.is_none()) =>
+        {
+            Some(Value::Plan)
+        }
         Type::Path(p) if p.qself.is_none() => {
             let ident = p.path.get_ident()?;
             if ident == "bool" {
@@ -174,7 +226,7 @@ fn arg_type(ty: &Type) -> syn::Result<ArgType> {
             }
         }
         _ => match value_type(ty) {
-            Some(Value::Unit) | None => Err(bad()),
+            Some(Value::Unit | Value::Plan) | None => Err(bad()),
             Some(v) => Ok(ArgType::Value(v)),
         },
     }
@@ -186,6 +238,12 @@ fn ret_type(ret: &ReturnType) -> syn::Result<RetType> {
         ReturnType::Type(_, ty) => ty,
     };
     if let Some(v) = value_type(ty) {
+        if let Value::Plan = v {
+            return Err(Error::new_spanned(
+                ty,
+                "`ConfigPlan` crosses the plugin boundary only as `Result<ConfigPlan, PluginError>`",
+            ));
+        }
         return Ok(RetType::Value(v));
     }
     let bad = || unsupported(ty, "a return value");
@@ -228,6 +286,7 @@ fn value_name(v: &Value) -> String {
         Value::Prim(i) => i.to_string(),
         Value::Bool => "bool".into(),
         Value::Unit => "()".into(),
+        Value::Plan => "ConfigPlan".into(),
     }
 }
 
@@ -256,6 +315,7 @@ fn value_tokens(v: &Value) -> Tokens {
         Value::Prim(i) => quote!(::core::primitive::#i),
         Value::Bool => quote!(::core::primitive::bool),
         Value::Unit => quote!(()),
+        Value::Plan => quote!(::plugin_runtime::interface::ConfigPlan),
     }
 }
 
@@ -378,9 +438,23 @@ fn parse_method(f: &TraitItemFn) -> syn::Result<Method> {
     let ret = ret_type(&sig.output)?;
     let mut since = 0;
     let mut optional = false;
+    let mut hook = None;
     let mut docs = Vec::new();
     for attr in &f.attrs {
-        if attr.path().is_ident("since") {
+        if attr.path().is_ident("hook") {
+            let name: Ident = attr.parse_args()?;
+            let found = Hook::ALL.into_iter().find(|h| name == h.name());
+            let Some(found) = found else {
+                return Err(Error::new(
+                    name.span(),
+                    "unknown hook; expected `save_state`, `load_state`, `plan_config` or `apply_config`",
+                ));
+            };
+            if hook.is_some() {
+                return Err(Error::new_spanned(attr, "a method is at most one hook"));
+            }
+            hook = Some((found, name.span()));
+        } else if attr.path().is_ident("since") {
             let lit: LitInt = attr.parse_args()?;
             since = lit.base10_parse()?;
         } else if attr.path().is_ident("optional") {
@@ -396,7 +470,9 @@ fn parse_method(f: &TraitItemFn) -> syn::Result<Method> {
             "only an `#[optional]` method may have a default body",
         ));
     }
-    Ok(Method {
+    let method = Method {
+        sig: sig.clone(),
+        hook,
         name: sig.ident.clone(),
         mutable,
         args,
@@ -406,7 +482,48 @@ fn parse_method(f: &TraitItemFn) -> syn::Result<Method> {
         optional,
         docs,
         default_body: f.default.clone(),
-    })
+    };
+    if let Some((hook, span)) = method.hook {
+        check_hook(&method, hook, span)?;
+    }
+    Ok(method)
+}
+
+/// A hook must be optional (a plugin may leave it out) and have its fixed signature.
+fn check_hook(m: &Method, hook: Hook, span: Span) -> syn::Result<()> {
+    if !m.optional {
+        return Err(Error::new(
+            span,
+            format!(
+                "`#[hook({})]` marks an `#[optional]` method: add `#[optional]`, plugins may leave a hook out",
+                hook.name()
+            ),
+        ));
+    }
+    let (mutable, arg_mut, ret) = match hook {
+        Hook::SaveState => (false, true, "u64"),
+        Hook::LoadState => (true, false, "()"),
+        Hook::PlanConfig => (false, false, "ConfigPlan"),
+        Hook::ApplyConfig => (true, false, "()"),
+    };
+    let arg_ok = match m.args.as_slice() {
+        [(_, ArgType::SliceMut(t), _)] => arg_mut && t == "u8",
+        [(_, ArgType::Slice(t), _)] => !arg_mut && t == "u8",
+        _ => false,
+    };
+    let ret_ok = matches!(&m.ret, RetType::Result(v) if value_name(v) == ret);
+    if m.mutable != mutable || !arg_ok || !ret_ok {
+        return Err(Error::new_spanned(
+            &m.sig,
+            format!(
+                "`#[hook({})]` needs the signature `fn {}{}`",
+                hook.name(),
+                m.name,
+                hook.signature()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn expand(args: Tokens, item: Tokens) -> syn::Result<Tokens> {
@@ -444,6 +561,18 @@ fn expand(args: Tokens, item: Tokens) -> syn::Result<Tokens> {
             item.ident.span(),
             "an interface needs at least one method",
         ));
+    }
+    let mut hooks: Vec<Hook> = Vec::new();
+    for m in &methods {
+        if let Some((hook, span)) = m.hook {
+            if hooks.contains(&hook) {
+                return Err(Error::new(
+                    span,
+                    format!("another method is already `#[hook({})]`", hook.name()),
+                ));
+            }
+            hooks.push(hook);
+        }
     }
     let mut names = std::collections::HashSet::new();
     for (i, m) in methods.iter().enumerate() {
@@ -561,12 +690,12 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
             RetType::Result(v) => {
                 let vt = value_tokens(v);
                 (
-                    quote!(unsafe extern "C" fn(#abi::InstanceHandle, #(#arg_abi,)* *mut <#vt as #p::Ret>::Abi, *mut #abi::ErrorBuf) -> #abi::Status),
+                    quote!(unsafe extern "C" fn(#abi::InstanceHandle, #(#arg_abi,)* *mut <#vt as #p::Returned>::Abi, *mut #abi::ErrorBuf) -> #abi::Status),
                     quote! {
                         unsafe extern "C" fn #shim<T: #trait_name>(
                             handle: #abi::InstanceHandle,
                             #(#arg_names: #arg_abi,)*
-                            out: *mut <#vt as #p::Ret>::Abi,
+                            out: *mut <#vt as #p::Returned>::Abi,
                             error: *mut #abi::ErrorBuf,
                         ) -> #abi::Status {
                             let body = || -> ::core::result::Result<#vt, #krate::interface::PluginError> {
@@ -721,6 +850,45 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
         }
     }
 
+    let hook_impls: Vec<Tokens> = methods
+        .iter()
+        .filter_map(|m| m.hook.map(|(hook, _)| (hook, &m.name)))
+        .map(|(hook, name)| {
+            let (recv, arg, ret) = match hook {
+                Hook::SaveState => (
+                    quote!(&#krate::Instance<Self>),
+                    quote!(&mut [::core::primitive::u8]),
+                    quote!(::core::primitive::u64),
+                ),
+                Hook::LoadState => (
+                    quote!(&mut #krate::Instance<Self>),
+                    quote!(&[::core::primitive::u8]),
+                    quote!(()),
+                ),
+                Hook::PlanConfig => (
+                    quote!(&#krate::Instance<Self>),
+                    quote!(&[::core::primitive::u8]),
+                    quote!(#krate::interface::ConfigPlan),
+                ),
+                Hook::ApplyConfig => (
+                    quote!(&mut #krate::Instance<Self>),
+                    quote!(&[::core::primitive::u8]),
+                    quote!(()),
+                ),
+            };
+            let hook_name = format_ident!("{}", hook.name());
+            quote! {
+                #[inline]
+                fn #hook_name(
+                    instance: #recv,
+                    bytes: #arg,
+                ) -> ::core::option::Option<::core::result::Result<#ret, #krate::interface::CallError>> {
+                    <#krate::Instance<#marker> as #calls>::#name(instance, bytes)
+                }
+            }
+        })
+        .collect();
+
     let marker_doc = format!(
         "The `{kind}` interface, major {major}, minor {minor}, as host code names it: `Instance<{marker}>`.",
         kind = kind.value()
@@ -781,6 +949,10 @@ fn generate(args: &Args, item: &ItemTrait, methods: &[Method]) -> Tokens {
 
             impl #calls for #krate::Instance<#marker> {
                 #(#host_impls)*
+            }
+
+            impl #krate::interface::Hooks for #marker {
+                #(#hook_impls)*
             }
         };
 

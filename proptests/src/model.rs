@@ -276,6 +276,11 @@ pub struct MHold<K> {
     pub generation: usize,
     /// The owner.
     pub owner: usize,
+    /// The capability's type id.
+    pub type_id: &'static str,
+    /// For an instance recorded without an answer (`record_created`), the ticket key its
+    /// owner knows it by.
+    pub alias: Option<TicketKey>,
 }
 
 /// One pin.
@@ -329,6 +334,13 @@ pub enum MOutcome {
         plugins: Vec<(String, MRestartResult)>,
         /// The stalled generations.
         stalled: BTreeSet<usize>,
+    },
+    /// A configuration stored under `revision`, sent to the owners of `instances`.
+    Configured {
+        /// The new revision.
+        revision: u64,
+        /// Live instances of the capability.
+        instances: u64,
     },
     /// Failed, with the error's name.
     Failed(&'static str),
@@ -467,6 +479,25 @@ pub enum MEvent {
         /// The generation.
         generation: usize,
     },
+    /// `instance_configured`.
+    InstanceConfigured {
+        /// The plugin.
+        plugin: String,
+        /// The type id.
+        type_id: String,
+        /// The owner (model index).
+        owner: usize,
+        /// The instance.
+        instance: InstanceKey,
+        /// The revision reported.
+        revision: u64,
+        /// The result's name.
+        result: &'static str,
+        /// Revisions skipped.
+        skipped: u64,
+        /// The message.
+        message: String,
+    },
     /// `shutdown_started`.
     ShutdownStarted {
         /// The command's timeout.
@@ -559,6 +590,9 @@ pub struct MCounters {
     pub stalled_drains: u64,
 }
 
+/// A configuration stored: plugin, type id, revision.
+pub type MConfigured = (String, &'static str, u64);
+
 /// The effects a step must produce.
 #[derive(Debug, Clone, Default)]
 pub struct StepExpect {
@@ -576,6 +610,8 @@ pub struct StepExpect {
     pub completes: Vec<(RequestId, Option<OwnerKey>, MOutcome)>,
     /// Every event record, in the order the model makes them.
     pub events: Vec<MEvent>,
+    /// Configuration notices, with the owners to tell.
+    pub configures: Vec<(MConfigured, BTreeSet<usize>)>,
 }
 
 /// Shutdown progress.
@@ -634,6 +670,9 @@ pub struct Model {
     pub syncs: Vec<MSync>,
     /// The hot restart in progress.
     pub restart: Option<MRestart>,
+    /// The live configuration of each (plugin, type id) ever configured: its revision
+    /// and bytes. Kept across unloads, so revisions only grow.
+    pub configs: BTreeMap<(String, &'static str), (u64, Vec<u8>)>,
 }
 
 impl Model {
@@ -657,7 +696,122 @@ impl Model {
             counters: MCounters::default(),
             syncs: Vec::new(),
             restart: None,
+            configs: BTreeMap::new(),
         }
+    }
+
+    /// A command: configure `type_id` of `plugin` with `config`.
+    pub fn configure(
+        &mut self,
+        request: RequestId,
+        submitter: Option<OwnerKey>,
+        plugin: &str,
+        type_id: &'static str,
+        config: Vec<u8>,
+    ) {
+        self.submitted(request);
+        if !self.running() {
+            return self.complete(request, submitter, MOutcome::Failed("shutting down"));
+        }
+        let Some(record) = self.plugins.get(plugin).cloned() else {
+            return self.complete(request, submitter, MOutcome::Failed("unknown plugin"));
+        };
+        if !record.enabled {
+            return self.complete(request, submitter, MOutcome::Failed("disabled"));
+        }
+        let offered = record.active.is_some_and(|active| {
+            module(self.generations[active].path)
+                .capabilities
+                .iter()
+                .any(|c| c.type_id == type_id)
+        });
+        if !offered {
+            return self.complete(request, submitter, MOutcome::Failed("no capability"));
+        }
+        let entry = self
+            .configs
+            .entry((plugin.to_owned(), type_id))
+            .or_insert((0, Vec::new()));
+        entry.0 += 1;
+        entry.1 = config;
+        let revision = entry.0;
+        let of_type = |generation: usize, t: &str| {
+            self.generations[generation].plugin == plugin && t == type_id
+        };
+        let instances = self
+            .instances
+            .iter()
+            .filter(|i| of_type(i.generation, i.type_id))
+            .count() as u64;
+        let told: BTreeSet<usize> = self
+            .instances
+            .iter()
+            .filter(|i| of_type(i.generation, i.type_id))
+            .map(|i| i.owner)
+            .chain(
+                self.tickets
+                    .iter()
+                    .filter(|t| of_type(t.generation, t.type_id))
+                    .map(|t| t.owner),
+            )
+            .collect();
+        if !told.is_empty() {
+            self.expect
+                .configures
+                .push(((plugin.to_owned(), type_id, revision), told));
+        }
+        self.complete(
+            request,
+            submitter,
+            MOutcome::Configured {
+                revision,
+                instances,
+            },
+        );
+    }
+
+    /// What a lagging `owner` is told of configurations: the newest revision of every
+    /// (plugin, type id) it holds an instance or ticket of, sorted.
+    pub fn config_notices(&self, owner: usize) -> Vec<(String, &'static str, u64, Vec<u8>)> {
+        let held: BTreeSet<(String, &'static str)> = self
+            .instances
+            .iter()
+            .filter(|i| i.owner == owner)
+            .map(|i| (self.generations[i.generation].plugin.clone(), i.type_id))
+            .chain(
+                self.tickets
+                    .iter()
+                    .filter(|t| t.owner == owner)
+                    .map(|t| (self.generations[t.generation].plugin.clone(), t.type_id)),
+            )
+            .collect();
+        held.into_iter()
+            .filter_map(|key| {
+                let (revision, config) = self.configs.get(&key)?.clone();
+                Some((key.0, key.1, revision, config))
+            })
+            .collect()
+    }
+
+    /// An owner's report on an instance: the record it makes.
+    pub fn config_reported(
+        &mut self,
+        instance: &MHold<InstanceKey>,
+        revision: u64,
+        result: &'static str,
+        skipped: u64,
+    ) {
+        let plugin = self.generations[instance.generation].plugin.clone();
+        self.emit(MEvent::InstanceConfigured {
+            plugin,
+            type_id: instance.type_id.to_owned(),
+            owner: instance.owner,
+            instance: instance.key,
+            revision,
+            result,
+            skipped,
+            message: result.to_owned(),
+        });
     }
 
     /// What a generation's holders hold, by scanning every ticket, instance and pin.

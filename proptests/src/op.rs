@@ -8,6 +8,9 @@ use proptest::prelude::*;
 /// The plugin ids of the run: two real ones and one nobody installed.
 pub const PLUGINS: [&str; 3] = ["a", "b", "zz"];
 
+/// The type ids a [`Op::Configure`] names: two offered, one offered by no module.
+pub const TYPE_IDS: [&str; 3] = ["wav", "gain", "echo"];
+
 /// The number of installed paths; the path past them is not installed.
 pub const INSTALLED_PATHS: usize = 4;
 
@@ -186,6 +189,37 @@ pub enum Op {
         /// Which live ticket.
         ticket: u8,
     },
+    /// A ticket's create succeeded, reported without an answer: the instance is
+    /// known by the ticket's key (`record_created`).
+    Record {
+        /// Which live ticket.
+        ticket: u8,
+    },
+    /// An instance recorded without an answer is released by its ticket key
+    /// (`release_created`); an instance recorded with one is released by its key.
+    ReleaseRecorded {
+        /// Which live instance.
+        instance: u8,
+    },
+    /// `Command::Configure` of a capability: 0 `wav`, 1 `gain`, 2 `echo` (offered by no
+    /// module).
+    Configure {
+        /// The plugin index.
+        plugin: u8,
+        /// The type id.
+        type_id: u8,
+        /// Its routing.
+        route: Route,
+    },
+    /// An owner reports what it did with a configuration for one of its instances.
+    ReportConfig {
+        /// Which live instance.
+        instance: u8,
+        /// 0 applied, 1 recreated, 2 rejected, 3 failed.
+        result: u8,
+        /// Revisions skipped.
+        skipped: u8,
+    },
     /// A ticket was dropped unused.
     DropTicket {
         /// Which live ticket.
@@ -297,6 +331,18 @@ pub fn op() -> impl Strategy<Value = Op> {
         8 => any::<u8>().prop_map(|ticket| Op::Create { ticket }),
         1 => any::<u8>().prop_map(|ticket| Op::FailTicket { ticket }),
         1 => any::<u8>().prop_map(|ticket| Op::DropTicket { ticket }),
+        4 => any::<u8>().prop_map(|ticket| Op::Record { ticket }),
+        2 => any::<u8>().prop_map(|instance| Op::ReleaseRecorded { instance }),
+        3 => (plugin(), 0..3u8, route()).prop_map(|(plugin, type_id, route)| Op::Configure {
+            plugin,
+            type_id,
+            route
+        }),
+        2 => (any::<u8>(), 0..4u8, 0..3u8).prop_map(|(instance, result, skipped)| Op::ReportConfig {
+            instance,
+            result,
+            skipped
+        }),
         4 => any::<u8>().prop_map(|instance| Op::Release { instance }),
         3 => (proptest::option::of(any::<u8>()), plugin())
             .prop_map(|(owner, plugin)| Op::Pin { owner, plugin }),

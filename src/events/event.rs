@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::generation::{
-    Command, DrainReason, GenerationKey, HolderReport, Outcome, PluginRestart, RequestId,
-    StalledGeneration, SyncMode,
+    Command, ConfigResult, DrainReason, GenerationKey, HolderReport, Outcome, PluginRestart,
+    RequestId, StalledGeneration, SyncMode,
 };
 use crate::module::CapabilityInfo;
-use crate::owner::OwnerKey;
+use crate::owner::{InstanceKey, OwnerKey};
 
 /// What an event is about; the first level of the schema's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -217,6 +217,28 @@ pub enum Event {
         /// The generation.
         generation: GenerationKey,
     },
+    /// An owner acted on a new configuration for one of its instances (see
+    /// [`Command::Configure`]): applied it in place, recreated the instance with it,
+    /// or the instance rejected it, or applying failed.
+    InstanceConfigured {
+        /// The plugin.
+        plugin_id: String,
+        /// The capability's type id.
+        type_id: String,
+        /// The owner of the instance.
+        owner: OwnerKey,
+        /// The instance that serves now: the new one when it was recreated.
+        instance: InstanceKey,
+        /// The revision acted on.
+        revision: u64,
+        /// What was done.
+        result: ConfigResult,
+        /// How many revisions newer than the one the instance handled before were passed
+        /// over for this one (the owner heard of several before it could act).
+        skipped: u64,
+        /// Why, for a rejection or a failure; empty otherwise.
+        message: String,
+    },
     /// Shutdown began: every generation drains.
     ShutdownStarted {
         /// How long shutdown waits for holders before reporting them.
@@ -326,6 +348,7 @@ pub enum EventKind {
     StillMapped,
     KeptLoaded,
     CleanedUp,
+    InstanceConfigured,
     ShutdownStarted,
     ShutdownFinished,
     RuntimePoisoned,
@@ -338,7 +361,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in schema order.
-    pub const ALL: [EventKind; 23] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::LoadRequested,
         EventKind::Loaded,
         EventKind::Reloaded,
@@ -355,6 +378,7 @@ impl EventKind {
         EventKind::KeptLoaded,
         EventKind::CleanedUp,
         EventKind::DirectorySynced,
+        EventKind::InstanceConfigured,
         EventKind::ShutdownStarted,
         EventKind::ShutdownFinished,
         EventKind::RuntimePoisoned,
@@ -382,6 +406,7 @@ impl EventKind {
             EventKind::StillMapped => "generation_still_mapped",
             EventKind::KeptLoaded => "generation_kept_loaded",
             EventKind::CleanedUp => "generation_cleaned_up",
+            EventKind::InstanceConfigured => "instance_configured",
             EventKind::ShutdownStarted => "shutdown_started",
             EventKind::ShutdownFinished => "shutdown_finished",
             EventKind::RuntimePoisoned => "runtime_poisoned",
@@ -431,6 +456,7 @@ impl Event {
             Event::StillMapped { .. } => EventKind::StillMapped,
             Event::KeptLoaded { .. } => EventKind::KeptLoaded,
             Event::CleanedUp { .. } => EventKind::CleanedUp,
+            Event::InstanceConfigured { .. } => EventKind::InstanceConfigured,
             Event::ShutdownStarted { .. } => EventKind::ShutdownStarted,
             Event::ShutdownFinished { .. } => EventKind::ShutdownFinished,
             Event::RuntimePoisoned { .. } => EventKind::RuntimePoisoned,
@@ -470,7 +496,8 @@ impl Event {
             | Event::Unmapped { plugin_id, .. }
             | Event::StillMapped { plugin_id, .. }
             | Event::KeptLoaded { plugin_id, .. }
-            | Event::CleanedUp { plugin_id, .. } => Some(plugin_id),
+            | Event::CleanedUp { plugin_id, .. }
+            | Event::InstanceConfigured { plugin_id, .. } => Some(plugin_id),
             Event::CommandSubmitted { command, .. } => command.plugin_id(),
             Event::CommandCompleted { outcome, .. } => outcome.plugin_id(),
             Event::ShutdownStarted { .. }

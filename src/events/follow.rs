@@ -212,6 +212,7 @@ impl Follower {
             Event::LoadRequested { .. }
             | Event::LoadFailed { .. }
             | Event::DrainStalled { .. }
+            | Event::InstanceConfigured { .. }
             | Event::ShutdownStarted { .. }
             | Event::ShutdownFinished { .. }
             | Event::RuntimePoisoned { .. }

@@ -217,6 +217,32 @@ pub const SCHEMA: &[EventSchema] = &[
         ],
     ),
     kind(
+        EventKind::InstanceConfigured,
+        "an owner acted on a new configuration for one of its instances",
+        &[
+            PLUGIN,
+            field("type_id", "string", "the capability's type id"),
+            field("owner", "key", "the owner of the instance"),
+            field(
+                "instance",
+                "key",
+                "the instance that serves now (the new one when recreated)",
+            ),
+            field("revision", "u64", "the revision acted on"),
+            field("result", "config_result", "what was done"),
+            field(
+                "skipped",
+                "u64",
+                "newer revisions than the last handled that were passed over for this one",
+            ),
+            field(
+                "message",
+                "string",
+                "why, for a rejection or a failure; else empty",
+            ),
+        ],
+    ),
+    kind(
         EventKind::ShutdownStarted,
         "shutdown began: every generation drains",
         &[field(

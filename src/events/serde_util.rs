@@ -66,3 +66,57 @@ pub(crate) mod opt_path {
         Option::<Cow<'de, str>>::deserialize(d).map(|t| t.map(|t| PathBuf::from(t.as_ref())))
     }
 }
+
+/// Configuration bytes: a string when they are UTF-8, else an array of bytes. Reads
+/// either form back, into any byte container (`Vec<u8>`, `Arc<[u8]>`).
+pub(crate) mod config {
+    use std::fmt;
+
+    use serde::de::{self, SeqAccess, Visitor};
+
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer, T: AsRef<[u8]>>(
+        bytes: &T,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let bytes = bytes.as_ref();
+        match std::str::from_utf8(bytes) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.collect_seq(bytes),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, T: From<Vec<u8>>>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        d.deserialize_any(Bytes).map(T::from)
+    }
+
+    /// Accepts a string or a sequence of bytes.
+    struct Bytes;
+
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or an array of bytes")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+            Ok(text.as_bytes().to_vec())
+        }
+
+        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(byte) = seq.next_element::<u8>()? {
+                bytes.push(byte);
+            }
+            Ok(bytes)
+        }
+    }
+}

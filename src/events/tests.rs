@@ -43,6 +43,42 @@ fn keys() -> (GenerationKey, crate::owner::OwnerKey) {
     (generation, owner)
 }
 
+/// An instance key made by a real core.
+fn instance_key() -> crate::owner::InstanceKey {
+    let now = std::time::Instant::now();
+    let mut core = Lifecycle::new(Default::default());
+    let owner = core.register_owner("audio");
+    core.submit(
+        now,
+        RequestId(1),
+        None,
+        Command::Load {
+            path: PathBuf::from("plugins/libexample_gain.so"),
+            expected_plugin_id: None,
+        },
+    );
+    let load = std::iter::from_fn(|| core.poll_effect())
+        .find_map(|effect| match effect {
+            Effect::Open { load, .. } => Some(load),
+            _ => None,
+        })
+        .expect("a load opens a library");
+    let module = ModuleInfo {
+        digest: None,
+        plugin_id: "example.gain".into(),
+        version: "1.0.0".into(),
+        display_name: "Gain".into(),
+        abi_major: 2,
+        abi_minor: 0,
+        capabilities: vec![capability()],
+    };
+    core.load_finished(now, load, Ok(module)).unwrap();
+    let ticket = core
+        .reserve_ticket(now, owner, "example.gain", "dsp", "gain", 1)
+        .unwrap();
+    core.ticket_created(now, ticket.key).unwrap()
+}
+
 fn capability() -> CapabilityInfo {
     CapabilityInfo {
         kind: "dsp".into(),
@@ -176,6 +212,16 @@ pub(crate) fn one_of_each() -> Vec<Event> {
             unloaded: 1,
             disabled: 0,
             failed: 0,
+        },
+        Event::InstanceConfigured {
+            plugin_id: plugin(),
+            type_id: "gain".into(),
+            owner,
+            instance: instance_key(),
+            revision: 3,
+            result: crate::generation::ConfigResult::Rejected,
+            skipped: 1,
+            message: "gain out of range".into(),
         },
         Event::ShutdownStarted {
             timeout: Duration::from_millis(2_000),
@@ -341,7 +387,9 @@ mod json {
                 let v = &fields[field.name];
                 let ok = match field.ty.trim_end_matches('?') {
                     _ if field.ty.ends_with('?') && v.is_null() => true,
-                    "string" | "path" | "key" | "drain_reason" | "sync_mode" => v.is_string(),
+                    "string" | "path" | "key" | "drain_reason" | "sync_mode" | "config_result" => {
+                        v.is_string()
+                    }
                     "u64" | "u32" => v.is_u64(),
                     "command" | "outcome" => v.is_object(),
                     t if t.starts_with('[') => v.is_array(),
@@ -354,6 +402,42 @@ mod json {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_configuration_crosses_as_text_when_it_is_utf8_else_as_bytes() {
+        let text = Command::Configure {
+            plugin_id: "example.gain".into(),
+            type_id: "gain".into(),
+            config: b"gain=0.5".to_vec(),
+        };
+        let json = serde_json::to_value(&text).unwrap();
+        assert_eq!(json["command"], "configure");
+        assert_eq!(json["config"], "gain=0.5");
+        let bytes = Command::Configure {
+            plugin_id: "example.gain".into(),
+            type_id: "gain".into(),
+            config: vec![0xff, 0, 7],
+        };
+        let json = serde_json::to_value(&bytes).unwrap();
+        assert_eq!(json["config"], serde_json::json!([255, 0, 7]));
+        for command in [text, bytes] {
+            let line = serde_json::to_string(&command).unwrap();
+            assert_eq!(serde_json::from_str::<Command>(&line).unwrap(), command);
+        }
+        let sent = r#"{"command": "configure", "plugin_id": "p", "type_id": "t", "config": "x"}"#;
+        assert!(matches!(
+            serde_json::from_str::<Command>(sent).unwrap(),
+            Command::Configure { config, .. } if config == b"x"
+        ));
+        let outcome = Outcome::Configured {
+            plugin_id: "p".into(),
+            type_id: "t".into(),
+            revision: 4,
+            instances: 2,
+        };
+        let line = serde_json::to_string(&outcome).unwrap();
+        assert_eq!(serde_json::from_str::<Outcome>(&line).unwrap(), outcome);
     }
 
     #[test]

@@ -60,6 +60,11 @@ impl Lifecycle {
                 mode,
             } => self.begin_sync(request_id, owner, dir, disabled, mode),
             Command::Restart { timeout } => self.begin_restart(now, request_id, owner, timeout),
+            Command::Configure {
+                plugin_id,
+                type_id,
+                config,
+            } => self.configure(request_id, owner, plugin_id, type_id, config),
         }
     }
 

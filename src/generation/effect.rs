@@ -114,6 +114,22 @@ pub enum Command {
         )]
         timeout: Duration,
     },
+    /// Give every live instance of a plugin's capability a new configuration. The core
+    /// stores it under the next revision of `(plugin_id, type_id)` and tells each owner
+    /// holding an instance of it (of any generation of the plugin), which plans and
+    /// applies it at its next safe point and reports per instance (the
+    /// `instance_configured` event). Completes at once; new instances of the capability
+    /// made by slots start from this configuration. In JSON, `config` is a string when
+    /// it is UTF-8, else an array of bytes.
+    Configure {
+        /// The plugin.
+        plugin_id: String,
+        /// The capability's type id (of whatever kind).
+        type_id: String,
+        /// The configuration bytes.
+        #[cfg_attr(feature = "serde", serde(with = "crate::events::serde_util::config"))]
+        config: Vec<u8>,
+    },
 }
 
 /// Why a command failed.
@@ -165,6 +181,15 @@ pub enum CommandError {
     /// A hot restart is already in progress; this one did nothing.
     #[error("a hot restart is already in progress")]
     RestartInProgress,
+    /// The plugin's active generation offers no capability with this type id (or the
+    /// plugin has no active generation).
+    #[error("plugin `{plugin_id}` offers no capability `{type_id}`")]
+    NoCapability {
+        /// The plugin.
+        plugin_id: String,
+        /// The type id asked for.
+        type_id: String,
+    },
     /// The submitting owner's key belongs to another core; the command was not run.
     #[error(transparent)]
     ForeignOwner(ForeignKeyError),
@@ -245,6 +270,19 @@ pub enum Outcome {
         /// The replaced generations still held at the deadline, with their holders.
         stalled: Vec<StalledGeneration>,
     },
+    /// A new configuration was stored under `revision` and sent to the owners of the
+    /// capability's `instances` live instances; each reports what it did later, as an
+    /// `instance_configured` event.
+    Configured {
+        /// The plugin.
+        plugin_id: String,
+        /// The capability's type id.
+        type_id: String,
+        /// The new revision.
+        revision: u64,
+        /// Live instances of the capability when it was sent.
+        instances: u64,
+    },
     /// The command failed; nothing changed.
     Failed(CommandError),
 }
@@ -306,6 +344,14 @@ pub enum Effect {
         sync: SyncKey,
         /// The directory.
         dir: PathBuf,
+    },
+    /// Tell `owner`, which holds an instance or ticket of the capability, about its new
+    /// configuration.
+    Configure {
+        /// The owner to tell.
+        owner: OwnerKey,
+        /// The configuration and its revision.
+        notice: super::configure::ConfigNotice,
     },
 }
 
@@ -504,7 +550,8 @@ impl Command {
             } => expected_plugin_id.as_deref(),
             Command::Reload { plugin_id }
             | Command::Unload { plugin_id }
-            | Command::SetEnabled { plugin_id, .. } => Some(plugin_id),
+            | Command::SetEnabled { plugin_id, .. }
+            | Command::Configure { plugin_id, .. } => Some(plugin_id),
             Command::Snapshot
             | Command::Shutdown { .. }
             | Command::Sync { .. }
@@ -520,11 +567,13 @@ impl Outcome {
             Outcome::Loaded { plugin_id, .. }
             | Outcome::Unloaded { plugin_id, .. }
             | Outcome::Enabled { plugin_id, .. }
-            | Outcome::Disabled { plugin_id, .. } => Some(plugin_id),
+            | Outcome::Disabled { plugin_id, .. }
+            | Outcome::Configured { plugin_id, .. } => Some(plugin_id),
             Outcome::Failed(
                 CommandError::UnknownPlugin { plugin_id }
                 | CommandError::Disabled { plugin_id }
-                | CommandError::Superseded { plugin_id },
+                | CommandError::Superseded { plugin_id }
+                | CommandError::NoCapability { plugin_id, .. },
             ) => Some(plugin_id),
             Outcome::Failed(CommandError::PluginIdMismatch { expected, .. }) => Some(expected),
             _ => None,

@@ -158,6 +158,12 @@ pub struct Lifecycle {
     pub(crate) owners: Arena<OwnerKey, OwnerRecord>,
     pub(crate) tickets: Arena<TicketKey, TicketRecord>,
     pub(crate) instances: Arena<InstanceKey, InstanceRecord>,
+    /// The instance records made by [`record_created`](Self::record_created), by the key
+    /// of the ticket each was made from: the key their owners know them by.
+    pub(crate) aliases: HashMap<TicketKey, InstanceKey>,
+    /// The live configuration of each `(plugin id, type id)` ever configured, with its
+    /// revision; kept across unloads so that revisions only grow.
+    pub(crate) configs: HashMap<(String, String), super::configure::LiveConfig>,
     pub(crate) pins: Arena<PinKey, PinRecord>,
     pub(crate) effects: VecDeque<Effect>,
     pub(crate) shutdown: ShutdownState,
@@ -255,6 +261,8 @@ impl Lifecycle {
             owners: Arena::new(id),
             tickets: Arena::new(id),
             instances: Arena::new(id),
+            aliases: HashMap::new(),
+            configs: HashMap::new(),
             pins: Arena::new(id),
             effects: VecDeque::new(),
             shutdown: ShutdownState::Running,

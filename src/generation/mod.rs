@@ -25,6 +25,7 @@
 //! * `collect.rs`: the collect rule and the [`CloseToken`].
 //! * `lifecycle.rs`: the [`Lifecycle`] struct, its configuration and shared helpers.
 //! * `commands.rs`: [`Lifecycle::submit`] and one handler per [`Command`].
+//! * `configure.rs`: live configuration: revisions, notices to holders, reports.
 //! * `loads.rs`: pending loads, and the caller's answers to opens and closes.
 //! * `queries.rs`: the read-only views.
 //! * `quiesce.rs`: what shutdown and hot restart share: a deadline, and the report of
@@ -41,6 +42,7 @@
 mod arena;
 mod collect;
 mod commands;
+mod configure;
 pub(crate) mod deadline;
 mod drain;
 mod effect;
@@ -68,6 +70,7 @@ mod sync_tests;
 mod tests;
 
 pub use collect::CloseToken;
+pub use configure::{ConfigNotice, ConfigReport, ConfigResult};
 pub use effect::{
     Command, CommandError, Counters, Effect, GenerationSnapshot, HolderReport, Notice, Outcome,
     OwnerSnapshot, PluginSnapshot, PluginState, RequestId, Snapshot, StalledGeneration,

@@ -5,7 +5,7 @@
 //! generated vtable slot has one parameter per declared parameter and a method costs
 //! one indirect call.
 
-use super::PluginError;
+use super::{CallError, PluginError};
 use crate::abi::StrRef;
 
 mod sealed {
@@ -109,6 +109,40 @@ pub unsafe trait Ret: Sized {
     fn lower(self) -> Self::Abi;
     /// The host side: the value back from what crossed.
     fn lift(abi: Self::Abi) -> Self;
+}
+
+/// A type an interface method returns inside `Result<T, PluginError>`: every [`Ret`],
+/// and [`ConfigPlan`](super::ConfigPlan), whose crossing integer may hold values no
+/// variant has.
+///
+/// # Safety
+///
+/// `Abi` must be FFI-safe, and [`lift_checked`](Self::lift_checked) must give back a
+/// valid `Self` or an error for every value of it (never undefined behaviour).
+pub unsafe trait Returned: Sized {
+    /// What crosses the boundary; its default is what a failing method leaves.
+    type Abi: Copy + Default;
+    /// The plugin side: the value as it crosses.
+    fn lower(self) -> Self::Abi;
+    /// The host side: the value back from what crossed.
+    ///
+    /// # Errors
+    ///
+    /// For a value no `Self` lowers to: the plugin broke the interface's contract.
+    fn lift_checked(abi: Self::Abi) -> Result<Self, CallError>;
+}
+
+// SAFETY: a `Ret` lifts every value of its `Abi` to a valid `Self` (its own contract).
+unsafe impl<T: Ret> Returned for T {
+    type Abi = T::Abi;
+    #[inline(always)]
+    fn lower(self) -> T::Abi {
+        Ret::lower(self)
+    }
+    #[inline(always)]
+    fn lift_checked(abi: T::Abi) -> Result<T, CallError> {
+        Ok(T::lift(abi))
+    }
 }
 
 macro_rules! same {

@@ -43,13 +43,28 @@
 //!
 //! Arguments may be integers, floats, `bool` (crossing as `u8`), `&str`, `&[u8]`, and
 //! `&[T]` or `&mut [T]` of [`PlainData`]. Methods return integers, floats, `bool`, `()`,
-//! or `Result<T, PluginError>` of those; the host receives `Result<T, CallError>`. Any
-//! other type is a compile error naming it. Methods take `&self` or `&mut self`.
+//! or `Result<T, PluginError>` of those or of [`ConfigPlan`]; the host receives
+//! `Result<T, CallError>`. Any other type is a compile error naming it. Methods take
+//! `&self` or `&mut self`.
 //!
 //! Errors cross as a [`Status`](crate::abi::Status) and a message written into a
 //! buffer on the host's stack; nothing is allocated on success. Every shim runs under a
 //! panic guard: a panic in a `Result` method becomes [`Status::PANIC`] with its message,
 //! and a method without `Result` returns the default of its type (0, `false`).
+//!
+//! # Lifecycle hooks
+//!
+//! An `#[optional]` method may also carry `#[hook(save_state)]`, `#[hook(load_state)]`,
+//! `#[hook(plan_config)]` or `#[hook(apply_config)]`, each with a fixed signature (see
+//! [`Hooks`]). The macro implements [`Hooks`] for every interface's marker type, calling
+//! the marked methods and reporting the others as not offered, so that a
+//! [`Slot`](crate::runtime::Slot) can carry an instance's state into its replacement
+//! after a reload and apply live configuration
+//! ([`Command::Configure`](crate::generation::Command::Configure)) without knowing the
+//! interface. `plan_config` returns a [`ConfigPlan`], which crosses as an integer; a
+//! value a plugin should not return is an error, never undefined behaviour. A hook with
+//! another signature, a hook that is not `#[optional]`, an unknown hook name and a hook
+//! marked twice are compile errors.
 //!
 //! [`Status::PANIC`]: crate::abi::Status::PANIC
 
@@ -57,8 +72,10 @@
 #[path = "private.rs"]
 pub mod __private;
 mod error;
+mod hooks;
 mod lower;
 
 pub use crate::loader::CallError;
 pub use error::PluginError;
+pub use hooks::{ConfigPlan, Hooks, MAX_STATE_LEN};
 pub use lower::PlainData;

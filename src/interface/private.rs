@@ -5,7 +5,7 @@ use std::any::Any;
 use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-pub use super::lower::{Arg, RawSlice, RawSliceMut, Ret};
+pub use super::lower::{Arg, RawSlice, RawSliceMut, Ret, Returned};
 use super::{CallError, PluginError};
 use crate::abi::{Capability, ErrorBuf, InstanceHandle, Status};
 
@@ -72,7 +72,7 @@ fn null_handle() -> PluginError {
 /// `out` is null or valid for a write of `R::Abi`; `error` is null or a valid
 /// [`ErrorBuf`] whose storage is writable for its capacity.
 #[inline]
-pub unsafe fn guard_result<R: Ret>(
+pub unsafe fn guard_result<R: Returned>(
     out: *mut R::Abi,
     error: *mut ErrorBuf,
     body: impl FnOnce() -> Result<R, PluginError>,
@@ -126,7 +126,7 @@ pub unsafe fn guard(
 /// buffer on the stack, runs `call`, and reads the value or the error back. Allocates
 /// only to return an error's message.
 #[inline(always)]
-pub fn call_status<R: Ret>(
+pub fn call_status<R: Returned>(
     call: impl FnOnce(*mut R::Abi, *mut ErrorBuf) -> Status,
 ) -> Result<R, CallError> {
     let mut out = R::Abi::default();
@@ -138,7 +138,7 @@ pub fn call_status<R: Ret>(
     };
     let status = call(&mut out, &mut error);
     if status.is_ok() {
-        Ok(R::lift(out))
+        R::lift_checked(out)
     } else {
         // The plugin may have overwritten `ptr` and `capacity` through its pointer to
         // `error`: only the length it reports is used, bounded by our own storage.

@@ -7,6 +7,7 @@
 //! [`Lifecycle`](crate::generation::Lifecycle), which owns every arena.
 #![forbid(unsafe_code)]
 
+mod deferred;
 mod error;
 mod records;
 mod tickets;

@@ -92,6 +92,10 @@ pub(crate) struct InstanceRecord {
     pub(crate) generation: GenerationKey,
     pub(crate) owner: OwnerKey,
     pub(crate) capability: u32,
+    /// The ticket it was made from, when its owner knows it by that key (it was
+    /// recorded with [`record_created`](crate::generation::Lifecycle::record_created)):
+    /// the key of its entry in the core's alias map, removed with the record.
+    pub(crate) alias: Option<TicketKey>,
 }
 
 const _: () = assert!(size_of::<InstanceRecord>() <= 64);

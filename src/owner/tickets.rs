@@ -219,17 +219,32 @@ impl Lifecycle {
         _now: Instant,
         ticket: TicketKey,
     ) -> Result<InstanceKey, TicketError> {
+        self.convert_ticket(ticket, None)
+    }
+
+    /// Turns a ticket into an instance record that keeps holding the same generation;
+    /// with `alias`, the record is also reachable by the ticket's key.
+    pub(crate) fn convert_ticket(
+        &mut self,
+        ticket: TicketKey,
+        alias: Option<TicketKey>,
+    ) -> Result<InstanceKey, TicketError> {
         let record = self.tickets.take(ticket).map_err(TicketError::NotFound)?;
         if let Some(generation) = self.generations.get_mut(record.generation) {
             // Add before removing so the generation is never seen unheld in between.
             generation.holders.add(Some(record.owner), Hold::Instance);
             generation.holders.remove(Some(record.owner), Hold::Ticket);
         }
-        Ok(self.instances.insert(InstanceRecord {
+        let instance = self.instances.insert(InstanceRecord {
             generation: record.generation,
             owner: record.owner,
             capability: record.capability,
-        }))
+            alias,
+        });
+        if let Some(alias) = alias {
+            self.aliases.insert(alias, instance);
+        }
+        Ok(instance)
     }
 
     /// Phase two failed: the capability's create returned an error. The ticket is
@@ -272,6 +287,9 @@ impl Lifecycle {
             .instances
             .take(instance)
             .map_err(ReleaseError::NotFound)?;
+        if let Some(alias) = record.alias {
+            self.aliases.remove(&alias);
+        }
         self.release_hold(now, record.generation, Some(record.owner), Hold::Instance);
         Ok(())
     }

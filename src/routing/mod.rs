@@ -48,8 +48,8 @@ use smallvec::SmallVec;
 
 use crate::events::{Event, EventFilter, EventRecord};
 use crate::generation::{
-    CloseToken, Command, CoreConfig, Counters, Effect, GenerationKey, Lifecycle, LoadKey, Notice,
-    Outcome, RequestId, ServingNotice, Snapshot, StalledGeneration, SyncKey,
+    CloseToken, Command, ConfigNotice, CoreConfig, Counters, Effect, GenerationKey, Lifecycle,
+    LoadKey, Notice, Outcome, RequestId, ServingNotice, Snapshot, StalledGeneration, SyncKey,
 };
 use crate::owner::OwnerKey;
 
@@ -124,6 +124,13 @@ pub enum Action {
         request_id: RequestId,
         /// What it did.
         outcome: Outcome,
+    },
+    /// Put a configuration notice in `owner`'s mailbox.
+    Configure {
+        /// The owner.
+        owner: OwnerKey,
+        /// The configuration and its revision.
+        notice: ConfigNotice,
     },
     /// Deliver `record` to `listeners` (possibly none) and log it.
     Publish {
@@ -301,6 +308,9 @@ impl Router {
             }
             Effect::Serving { owner, notice } => {
                 self.actions.push_back(Action::Serving { owner, notice })
+            }
+            Effect::Configure { owner, notice } => {
+                self.actions.push_back(Action::Configure { owner, notice })
             }
             Effect::Complete {
                 request_id,

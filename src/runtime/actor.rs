@@ -24,7 +24,9 @@ use super::listener::ListenerOutbox;
 use super::loader_thread;
 use super::mailbox::Outbox;
 use super::owner::CommandCompleted;
-use super::protocol::{LoaderDone, LoaderJob, PinGrant, Release, Request, Reservation};
+use super::protocol::{
+    LoaderDone, LoaderJob, PinGrant, Release, Request, Reservation, TicketGuard,
+};
 
 /// Request ids the actor uses for its own commands (the final shutdown); handles count
 /// up from 1, so these never collide.
@@ -255,19 +257,23 @@ impl Actor {
                 type_id,
                 interface_version,
                 reply,
+                releases,
             } => {
-                let reservation = self
-                    .router
-                    .core_mut()
+                let core = self.router.core_mut();
+                let reservation = core
                     .reserve_ticket(now, owner, &plugin_id, kind, &type_id, interface_version)
                     .map(|ticket| Reservation {
                         library: self.library_of(ticket.generation),
+                        live_config: self.router.core().live_config(&plugin_id, &type_id),
+                        guard: TicketGuard::new(ticket.key, releases),
                         ticket,
                     });
                 if let Err(unsent) = reply.send(reservation)
-                    && let Ok(reservation) = unsent.into_inner()
+                    && let Ok(mut reservation) = unsent.into_inner()
                 {
-                    // The owner left before phase two; its library reference goes first.
+                    // The owner left before phase two; its library reference goes first,
+                    // and the ticket is dropped here rather than by the guard.
+                    reservation.guard.disarm();
                     let ticket = reservation.ticket.key;
                     drop(reservation);
                     let _ = self.router.core_mut().ticket_dropped(now, ticket);
@@ -343,23 +349,23 @@ impl Actor {
         let now = Instant::now();
         let core = self.router.core_mut();
         let result = match release {
-            Release::TicketCreated { ticket, reply } => {
-                let recorded = core.ticket_created(now, ticket);
-                if let Err(unsent) = reply.send(recorded)
-                    && let Ok(instance) = unsent.into_inner()
-                {
-                    // The owner thread unwound between create and here: the plugin
-                    // object leaks with it, but no code of it can run any more.
-                    let _ = core.release_instance(now, instance);
-                }
-                Ok(())
-            }
+            Release::Created { ticket } => core
+                .record_created(now, ticket)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Release::TicketFailed { ticket } => {
                 core.ticket_failed(now, ticket).map_err(|e| e.to_string())
             }
-            Release::Instance { instance } => core
-                .release_instance(now, instance)
-                .map_err(|e| e.to_string()),
+            Release::Destroyed { ticket } => {
+                core.release_created(now, ticket).map_err(|e| e.to_string())
+            }
+            Release::Configured { ticket, report } => core
+                .instance_of(ticket)
+                .map_err(|e| e.to_string())
+                .and_then(|instance| {
+                    core.instance_configured(now, instance, report)
+                        .map_err(|e| e.to_string())
+                }),
             Release::Unpin { pin } => core.unpin(now, pin).map_err(|e| e.to_string()),
             Release::UnregisterOwner { owner } => {
                 let result = core
@@ -534,6 +540,14 @@ impl Actor {
                     self.lagging.push(owner);
                 }
             }
+            Action::Configure { owner, notice } => {
+                if let Some(outbox) = self.mailboxes.get_mut(&owner)
+                    && outbox.configure(notice)
+                    && !self.lagging.contains(&owner)
+                {
+                    self.lagging.push(owner);
+                }
+            }
             Action::Stalled { owner, stall } => {
                 if let Some(outbox) = self.mailboxes.get(&owner) {
                     outbox.stalled(stall);
@@ -613,6 +627,7 @@ impl Actor {
                 (
                     core.draining_notices(*owner).unwrap_or_default(),
                     core.serving_notices(*owner).unwrap_or_default(),
+                    core.config_notices(*owner).unwrap_or_default(),
                 )
             }),
             None => false,

@@ -2,7 +2,7 @@
 
 use crate::generation::PinError;
 use crate::loader::{CallError, LoadError, ResolveError};
-use crate::owner::{OwnerError, ReserveError, TicketError};
+use crate::owner::{OwnerError, ReserveError};
 
 /// Why the runtime could not start.
 #[derive(Debug, thiserror::Error)]
@@ -92,9 +92,6 @@ pub enum CreateError {
     /// The plugin's `create` failed or panicked.
     #[error("the plugin's create failed: {0}")]
     Plugin(#[from] CallError),
-    /// The core did not accept the created instance; it was destroyed again.
-    #[error(transparent)]
-    Ticket(#[from] TicketError),
     /// `create` was called on another thread than the owner's.
     #[error("an owner's instances can only be created on the owner's thread")]
     WrongThread,

@@ -1,5 +1,6 @@
 //! Starting the runtime, and the handle every thread uses to talk to it.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -92,6 +93,32 @@ pub(crate) struct Shared {
     mailbox_capacity: usize,
 }
 
+thread_local! {
+    /// How many times this thread waited on the runtime; see [`blocking_waits`].
+    static BLOCKING_WAITS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts one wait of the calling thread on the runtime.
+pub(crate) fn count_blocking_wait() {
+    BLOCKING_WAITS.with(|waits| waits.set(waits.get().wrapping_add(1)));
+}
+
+/// How many times the calling thread has waited on the runtime since it started: for a
+/// reply of the actor (registering an owner, [`Owner::create`], [`Owner::subscribe`],
+/// [`Owner::pin`], [`RuntimeHandle::generation_state`], listening), for an outcome
+/// ([`RuntimeHandle::call`], [`Owner::call`]), for room in the full request queue, or
+/// for an event ([`Owner::recv_timeout`]).
+///
+/// Whether or not the wait was long: every call that may block counts. What a real-time
+/// thread does at its safe point ([`Owner::poll`], [`Owner::try_recv`], its
+/// [`Slot`](super::Slot)s, dropping instances) never waits, and never adds to this; a
+/// test reads it before and after to prove it.
+///
+/// A thread-local counter: reading it takes no lock and allocates nothing.
+pub fn blocking_waits() -> u64 {
+    BLOCKING_WAITS.with(Cell::get)
+}
+
 impl Shared {
     pub(crate) fn next_request_id(&self) -> RequestId {
         RequestId(self.next_request.fetch_add(1, Ordering::Relaxed))
@@ -108,26 +135,38 @@ impl Shared {
 
     /// Queues a request, waiting up to the send timeout for room.
     pub(crate) fn send(&self, request: Request) -> Result<(), RequestError> {
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(RequestError::Poisoned);
-        }
-        if self.send_timeout.is_zero() {
-            self.requests.try_send(request).map_err(|e| match e {
-                TrySendError::Full(_) => RequestError::QueueFull,
-                TrySendError::Disconnected(_) => self.gone(),
+        let request = match self.try_send(request) {
+            Ok(()) => return Ok(()),
+            Err((request, RequestError::QueueFull)) if !self.send_timeout.is_zero() => request,
+            Err((_, error)) => return Err(error),
+        };
+        count_blocking_wait();
+        self.requests
+            .send_timeout(request, self.send_timeout)
+            .map_err(|e| match e {
+                SendTimeoutError::Timeout(_) => RequestError::QueueFull,
+                SendTimeoutError::Disconnected(_) => self.gone(),
             })
-        } else {
-            self.requests
-                .send_timeout(request, self.send_timeout)
-                .map_err(|e| match e {
-                    SendTimeoutError::Timeout(_) => RequestError::QueueFull,
-                    SendTimeoutError::Disconnected(_) => self.gone(),
-                })
+    }
+
+    /// Queues a request if the queue has room, without waiting; otherwise hands it back
+    /// with [`RequestError::QueueFull`] (or why the actor cannot be reached).
+    // The request goes back by value so that the caller can send it again; it is moved
+    // once per attempt, off the hot path.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn try_send(&self, request: Request) -> Result<(), (Request, RequestError)> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err((request, RequestError::Poisoned));
         }
+        self.requests.try_send(request).map_err(|e| match e {
+            TrySendError::Full(request) => (request, RequestError::QueueFull),
+            TrySendError::Disconnected(request) => (request, self.gone()),
+        })
     }
 
     /// Waits for the actor's answer on `reply`.
     pub(crate) fn answer<T>(&self, reply: &Receiver<T>) -> Result<T, RequestError> {
+        count_blocking_wait();
         // The actor answers every request at once (it never waits for a load), so only
         // its death can keep an answer away.
         reply.recv().map_err(|_| self.gone())
@@ -184,6 +223,7 @@ impl RuntimeHandle {
             command,
             waiter: Some(waiter_tx),
         })?;
+        count_blocking_wait();
         waiter_rx.recv_timeout(timeout).map_err(|e| match e {
             crossbeam_channel::RecvTimeoutError::Timeout => RequestError::Timeout,
             crossbeam_channel::RecvTimeoutError::Disconnected => self.shared.gone(),

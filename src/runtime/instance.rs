@@ -5,7 +5,7 @@ use std::rc::Rc;
 use crate::abi::{Capability, DestroyFn, InstanceHandle};
 use crate::generation::GenerationKey;
 use crate::loader::{CallError, call_with_error};
-use crate::owner::InstanceKey;
+use crate::owner::TicketKey;
 
 use super::owner::OwnerBinding;
 use super::protocol::Release;
@@ -43,7 +43,8 @@ pub struct Instance<C: Capability> {
     vtable_size: usize,
     handle: InstanceHandle,
     destroy: DestroyFn,
-    key: InstanceKey,
+    /// The ticket it was made from: the key the core knows it by.
+    ticket: TicketKey,
     generation: GenerationKey,
     owner: Rc<OwnerBinding>,
 }
@@ -56,10 +57,11 @@ impl<C: Capability> Instance<C> {
     /// `handle` was made by the `create` of a capability resolved as `C` (kind, major
     /// and layout checked), whose vtable is `vtable` (`vtable_size` bytes, holding every
     /// base slot of `C`'s layout, non-null) and destroy is `destroy`, on this thread, and
-    /// the instance record `key` pins `generation`, whose library holds them.
+    /// `ticket` pins `generation`, whose library holds them, until the core has made it
+    /// this instance's record, which pins it from then on (see `owner/deferred.rs`).
     pub(crate) unsafe fn new(
         owner: Rc<OwnerBinding>,
-        key: InstanceKey,
+        ticket: TicketKey,
         generation: GenerationKey,
         handle: InstanceHandle,
         (vtable, vtable_size): (*const C::VTable, usize),
@@ -72,7 +74,7 @@ impl<C: Capability> Instance<C> {
             vtable_size,
             handle,
             destroy,
-            key,
+            ticket,
             generation,
             owner,
         }
@@ -112,9 +114,10 @@ impl<C: Capability> Instance<C> {
         self.handle
     }
 
-    /// The instance's key.
-    pub fn key(&self) -> InstanceKey {
-        self.key
+    /// The key of the ticket this instance was made from, which names it to the core:
+    /// see [`Lifecycle::instance_of`](crate::generation::Lifecycle::instance_of).
+    pub fn ticket(&self) -> TicketKey {
+        self.ticket
     }
 
     /// The generation this instance was created from.
@@ -159,14 +162,14 @@ impl<C: Capability> Drop for Instance<C> {
             return;
         }
         // SAFETY: the handle was made by this capability on this thread (checked above)
-        // and is destroyed once, here; the record still pins the generation.
+        // and is destroyed once, here; the ticket or the record made of it still pins the
+        // generation, since its release is sent only below.
         if let Err(e) = unsafe { Self::destroy_raw(self.handle, self.destroy) } {
             tracing::warn!(owner = %self.owner.name, error = %e, "the plugin's destroy failed");
         }
-        self.owner
-            .runtime
-            .shared
-            .release(Release::Instance { instance: self.key });
+        self.owner.runtime.shared.release(Release::Destroyed {
+            ticket: self.ticket,
+        });
     }
 }
 
@@ -191,4 +194,6 @@ pub(crate) mod tests_support {
         const LAYOUT_ID: u64 = 0;
         type VTable = ();
     }
+
+    impl crate::interface::Hooks for Nothing {}
 }

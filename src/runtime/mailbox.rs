@@ -10,15 +10,19 @@
 //!   at most `K` completions are ever queued, and the actor's non-blocking send of one
 //!   always finds room.
 //! * **Notices**: the other `C - K` slots. The actor queues a
-//!   [`Draining`](super::OwnerEvent::Draining) notice only while fewer than `C - K`
+//!   [`Draining`](super::OwnerEvent::Draining) or
+//!   [`Configure`](super::OwnerEvent::Configure) notice only while fewer than `C - K`
 //!   events are queued in all; otherwise it counts the notice as missed and the owner
-//!   *lags*. [`Serving`](super::OwnerEvent::Serving) notices follow the same rule. Once
+//!   *lags*. [`Serving`](super::OwnerEvent::Serving) and
+//!   [`Configure`](super::OwnerEvent::Configure) notices follow the same rule. Once
 //!   there is room again it queues one [`Lagged`](super::OwnerEvent::Lagged) event
 //!   carrying the missed count and the current state from the core: one notice per
-//!   draining generation the owner holds or subscribes to, and one serving notice per
-//!   subscribed plugin that serves. Notices about one generation (or one plugin's
-//!   serving) coalesce into one, and a generation the owner holds cannot be collected,
-//!   so it is never left out.
+//!   draining generation the owner holds or subscribes to, one serving notice per
+//!   subscribed plugin that serves, and the live configuration of every capability it
+//!   holds instances of. Notices about one generation (or one plugin's serving)
+//!   coalesce into one, and a generation the owner holds cannot be collected, so it is
+//!   never left out; configurations coalesce into the newest revision, which is all an
+//!   owner that missed some applies.
 //!
 //! The owner never waits on the actor for any of this: it only reads its own channel and
 //! a counter it shares with the actor (see [`Outbox`]).
@@ -28,10 +32,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::generation::{Notice, ServingNotice};
+use crate::generation::{ConfigNotice, Notice, ServingNotice};
 use crate::routing::DrainStall;
 
 use super::owner::{CommandCompleted, OwnerEvent};
+
+/// What a lagging owner must know now: the drain notices of what it holds or subscribes
+/// to, the serving notices of the subscribed plugins that serve, and the newest
+/// configuration of every capability it holds instances of.
+pub(crate) type LagState = (Vec<Notice>, Vec<ServingNotice>, Vec<ConfigNotice>);
 
 /// The smallest mailbox capacity accepted: two completions and two notices.
 pub const MIN_MAILBOX_CAPACITY: usize = 4;
@@ -108,6 +117,11 @@ impl Outbox {
         self.queue_notice(OwnerEvent::Serving(notice))
     }
 
+    /// Queues a configuration notice like a drain notice ([`notify`](Self::notify)).
+    pub(crate) fn configure(&mut self, notice: ConfigNotice) -> bool {
+        self.queue_notice(OwnerEvent::Configure(notice))
+    }
+
     /// Queues a notice-share event that must not be lost: if it cannot be queued, it is
     /// counted as missed and the owner lags until a `Lagged` replaces what it missed.
     fn queue_notice(&mut self, event: OwnerEvent) -> bool {
@@ -143,11 +157,11 @@ impl Outbox {
     }
 
     /// If the owner lags and its mailbox has room, queues one `Lagged` event with the
-    /// state `state` computes now: the draining generations and the serving plugins the
-    /// owner must know of. Returns whether the owner still lags.
+    /// state `state` computes now: the draining generations, the serving plugins and the
+    /// live configurations the owner must know of. Returns whether the owner still lags.
     pub(crate) fn catch_up(
         &mut self,
-        state: impl FnOnce() -> (Vec<Notice>, Vec<ServingNotice>),
+        state: impl FnOnce() -> LagState,
     ) -> bool {
         if self.missed == 0 {
             return false;
@@ -159,11 +173,12 @@ impl Outbox {
         if !self.has_room() {
             return true;
         }
-        let (draining, serving) = state();
+        let (draining, serving, configs) = state();
         let event = OwnerEvent::Lagged {
             missed: self.missed,
             draining,
             serving,
+            configs,
         };
         match self.sender.try_send(event) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {

@@ -19,11 +19,17 @@
 //!
 //! # Creating an instance
 //!
-//! [`Owner::create`] is two-phase. The actor reserves a ticket, which pins the active
-//! generation, and answers with the library; the owner thread runs the plugin's
-//! `create`; the actor learns the outcome and turns the ticket into an instance record
-//! (or drops it). The generation cannot close between the two phases, because the
-//! ticket pins it from the start.
+//! [`Owner::create`] is two-phase, with one round trip. The actor reserves a ticket,
+//! which pins the active generation, and answers with the library; the owner thread runs
+//! the plugin's `create` and builds the instance at once; the actor learns the outcome
+//! from a report sent without waiting and turns the ticket into an instance record (or
+//! drops it). The generation cannot close in between, because the ticket pins it from
+//! the start, and the instance is known to the core by its ticket's key.
+//!
+//! A [`Slot`] does the same without any wait: its reservation is sent with a
+//! non-blocking send and its answer polled at the owner's safe point
+//! ([`Owner::poll`]), which also recreates slots after reloads and applies live
+//! configuration.
 //!
 //! # Examples
 //!
@@ -65,6 +71,7 @@ mod mailbox;
 mod owner;
 mod pin;
 mod protocol;
+mod slot;
 mod still_mapped;
 #[cfg(feature = "watch")]
 pub mod watch;
@@ -74,9 +81,10 @@ mod tests;
 
 pub use config::{MAX_LISTENER_CAPACITY, MAX_LOADER_THREADS, MAX_QUEUE_CAPACITY, RuntimeConfig};
 pub use error::{CreateError, PinRequestError, RequestError, StartError, SubscribeError};
-pub use handle::{Runtime, RuntimeHandle};
+pub use handle::{Runtime, RuntimeHandle, blocking_waits};
 pub use instance::Instance;
 pub use listener::{ListenError, Listener};
 pub use mailbox::{MAX_MAILBOX_CAPACITY, MIN_MAILBOX_CAPACITY};
 pub use owner::{CommandCompleted, Owner, OwnerEvent};
 pub use pin::ModulePin;
+pub use slot::{PollReport, Slot, SlotError, SlotFailure, SlotSource};

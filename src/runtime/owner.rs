@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use crate::abi::Capability;
 use crate::events::EventFilter;
 use crate::generation::deadline::deadline_after;
-use crate::generation::{Command, Notice, Outcome, RequestId, ServingNotice};
+use crate::generation::{Command, ConfigNotice, Notice, Outcome, RequestId, ServingNotice};
 use crate::owner::{OwnerKey, Subscription};
 use crate::routing::DrainStall;
 
@@ -25,6 +25,8 @@ use super::listener::Listener;
 use super::mailbox::{HeldBack, completion_share};
 use super::pin::ModulePin;
 use super::protocol::{Release, Request, Reservation};
+use super::slot::{PollReport, Slot, SlotRegistry};
+use crate::interface::Hooks;
 
 /// What arrives in an owner's mailbox.
 ///
@@ -63,9 +65,10 @@ pub enum OwnerEvent {
     DrainStalled(DrainStall),
     /// The mailbox had no room for some notices, so they were not queued; this replaces
     /// them. Treat each of `draining` as a [`Draining`](Self::Draining) notice and each
-    /// of `serving` as a [`Serving`](Self::Serving) notice: together they are everything
-    /// this owner must know now. A generation or plugin named in an earlier notice may be
-    /// named again.
+    /// of `serving` as a [`Serving`](Self::Serving) notice and each of `configs` as a
+    /// [`Configure`](Self::Configure) notice: together they are everything this owner
+    /// must know now. A generation or plugin named in an earlier notice may be named
+    /// again, and a configuration revision already seen may come again.
     Lagged {
         /// How many notices were not queued.
         missed: u64,
@@ -77,7 +80,16 @@ pub enum OwnerEvent {
         /// order, naming its active generation (whether or not a serving notice was
         /// missed: a lagging owner cannot tell which it missed).
         serving: Vec<ServingNotice>,
+        /// The newest configuration of every capability this owner holds an instance
+        /// (or ticket) of that was ever configured: an owner that missed revisions
+        /// applies only the newest.
+        #[cfg_attr(feature = "serde", serde(default))]
+        configs: Vec<ConfigNotice>,
     },
+    /// A capability this owner holds instances of has a new configuration (see
+    /// [`Command::Configure`]): plan and apply it at the next safe point, and report
+    /// per instance. [`Owner::poll`] does this for the owner's [`Slot`]s.
+    Configure(ConfigNotice),
 }
 
 /// The one outcome of one submitted command, delivered to the owner that submitted it.
@@ -128,6 +140,8 @@ pub(crate) struct OwnerBinding {
     pub(crate) name: String,
     pub(crate) thread: ThreadId,
     pub(crate) runtime: RuntimeHandle,
+    /// The owner's slots, which [`Owner::poll`] drives.
+    pub(crate) slots: SlotRegistry,
     /// `Rc` already makes this `!Send`; the marker says so where it matters.
     _not_send: PhantomData<*const ()>,
 }
@@ -161,6 +175,7 @@ impl Owner {
             name,
             thread: std::thread::current().id(),
             runtime,
+            slots: SlotRegistry::default(),
             _not_send: PhantomData,
         });
         Self {
@@ -186,9 +201,17 @@ impl Owner {
     /// Creates an instance of capability `C` with this type id from the plugin's active
     /// generation, on this thread.
     ///
-    /// Two-phase: the actor reserves a ticket (pinning the generation), then the
-    /// plugin's `create` runs here with `config` (empty bytes ask for the plugin's
-    /// default), then the actor records the instance.
+    /// Two-phase, with one round trip: the actor reserves a ticket (pinning the
+    /// generation) and answers with the library; the plugin's `create` runs here with
+    /// `config` (empty bytes ask for the plugin's default); the instance is returned at
+    /// once, and the actor records it when it reads the report this sends without
+    /// waiting. The ticket pins the generation until then (see
+    /// [`Lifecycle::record_created`](crate::generation::Lifecycle::record_created)).
+    ///
+    /// This waits for the reservation (it counts in [`blocking_waits`]); a real-time
+    /// thread holds its instances in [`Slot`]s, which never wait.
+    ///
+    /// [`blocking_waits`]: super::blocking_waits
     ///
     /// # Errors
     ///
@@ -211,59 +234,106 @@ impl Owner {
             type_id: type_id.to_owned(),
             interface_version: C::INTERFACE_VERSION,
             reply: reply_tx,
+            releases: shared.releases.clone(),
         })?;
-        let Reservation { ticket, library } = shared.answer(&reply_rx)??;
+        let reservation = shared.answer(&reply_rx)??;
+        instantiate(&self.binding, reservation, type_id, config)
+    }
 
-        // Phase two, on this thread. The library `Arc` is dropped before the actor hears
-        // of the outcome, so the actor holds the only reference when it may close.
-        let created = match library.capability::<C>(type_id) {
-            Ok(capability) => capability
-                .__create_unrecorded(config)
-                .map(|handle| (handle, capability.__vtable(), capability.raw_destroy()))
-                .map_err(CreateError::from),
-            Err(e) => Err(CreateError::from(e)),
-        };
-        drop(library);
-        let (handle, vtable, destroy) = match created {
-            Ok(parts) => parts,
-            Err(e) => {
-                shared.release(Release::TicketFailed { ticket: ticket.key });
-                return Err(e);
-            }
-        };
+    /// A [`Slot`] holding an instance of capability `C` of this type id, made from the
+    /// plugin's active generation with `config` (or with the capability's live
+    /// configuration, if a [`Command::Configure`] gave it a newer one).
+    ///
+    /// Never waits: the slot asks for a reservation now and is empty until a later
+    /// [`poll`](Self::poll) finds the answer and creates the instance. From then on,
+    /// `poll` keeps it current (see [`Slot`]).
+    pub fn slot<C: Hooks + 'static>(
+        &self,
+        plugin_id: &str,
+        type_id: &str,
+        config: &[u8],
+    ) -> Slot<C> {
+        Slot::new(&self.binding, plugin_id, type_id, config)
+    }
 
-        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
-        shared.release(Release::TicketCreated {
-            ticket: ticket.key,
-            reply: reply_tx,
-        });
-        let recorded = shared
-            .answer(&reply_rx)
-            .map_err(CreateError::from)
-            .and_then(|r| r.map_err(CreateError::from));
-        match recorded {
-            // SAFETY: `handle` was just made by this capability's `create` on this
-            // thread, `vtable` and `destroy` are that capability's, and the instance
-            // record `key` pins `ticket.generation` until the instance's drop releases it.
-            Ok(key) => Ok(unsafe {
-                Instance::new(
-                    Rc::clone(&self.binding),
-                    key,
-                    ticket.generation,
-                    handle,
-                    vtable,
-                    destroy,
-                )
-            }),
-            Err(e) => {
-                // The core did not record it (or the actor is gone). Destroying it is
-                // sound either way: its generation is still pinned by the ticket, or the
-                // actor that could close it no longer exists.
-                // SAFETY: made by this capability's `create` on this thread, destroyed once.
-                let _ = unsafe { Instance::<C>::destroy_raw(handle, destroy) };
-                Err(e)
+    /// The owner's safe point: takes every event from the mailbox and routes each to the
+    /// slots it concerns, then lets every slot with something to do go one step further
+    /// (send its reservation, create and swap in its new instance, apply a
+    /// configuration). Events no slot consumes go to `on_other`, in order; a
+    /// [`Lagged`](OwnerEvent::Lagged) event goes on with only the notices no slot took.
+    ///
+    /// Never waits on the actor: requests go with a non-blocking send (retried at the
+    /// next poll when the queue is full) and answers are only looked at. With nothing
+    /// pending it takes no lock and allocates nothing. Creating, swapping and dropping
+    /// instances (plugin `create` and `destroy`) happen here, on this thread.
+    pub fn poll(&self, mut on_other: impl FnMut(OwnerEvent)) -> PollReport {
+        let mut report = PollReport::default();
+        while let Some(event) = self.try_recv() {
+            report.events += 1;
+            if let Some(event) = self.route(event) {
+                report.passed_on += 1;
+                on_other(event);
             }
         }
+        self.binding.slots.progress(&mut report);
+        report
+    }
+
+    /// Routes one event to the slots; what no slot took comes back.
+    fn route(&self, event: OwnerEvent) -> Option<OwnerEvent> {
+        let slots = &self.binding.slots;
+        if slots.is_empty() {
+            return Some(event);
+        }
+        match event {
+            OwnerEvent::Draining(notice) => (!slots.route(|slot| slot.on_draining(&notice)))
+                .then_some(OwnerEvent::Draining(notice)),
+            OwnerEvent::Configure(notice) => (!slots.route(|slot| slot.on_config(&notice)))
+                .then_some(OwnerEvent::Configure(notice)),
+            OwnerEvent::Serving(notice) => (!slots.route(|slot| slot.on_serving(&notice.plugin_id)))
+                .then_some(OwnerEvent::Serving(notice)),
+            OwnerEvent::Lagged {
+                missed,
+                draining,
+                serving,
+                configs,
+            } => {
+                let draining: Vec<Notice> = draining
+                    .into_iter()
+                    .filter(|notice| !slots.route(|slot| slot.on_draining(notice)))
+                    .collect();
+                let serving: Vec<ServingNotice> = serving
+                    .into_iter()
+                    .filter(|notice| !slots.route(|slot| slot.on_serving(&notice.plugin_id)))
+                    .collect();
+                let configs: Vec<ConfigNotice> = configs
+                    .into_iter()
+                    .filter(|notice| !slots.route(|slot| slot.on_config(notice)))
+                    .collect();
+                let left = !draining.is_empty() || !serving.is_empty() || !configs.is_empty();
+                left.then_some(OwnerEvent::Lagged {
+                    missed,
+                    draining,
+                    serving,
+                    configs,
+                })
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Asks every empty slot of `plugin_id` for an instance again, as after the plugin
+    /// was enabled or loaded again (a slot empties when its plugin is disabled or
+    /// unloaded, and stays empty until then). Returns how many slots asked. Never
+    /// waits; the instances come at later polls.
+    pub fn refill_slots(&self, plugin_id: &str) -> usize {
+        let mut asked = 0;
+        self.binding.slots.route(|slot| {
+            let refilled = slot.on_serving(plugin_id);
+            asked += usize::from(refilled);
+            refilled
+        });
+        asked
     }
 
     /// Submits `command`; its outcome arrives in this owner's mailbox as
@@ -332,6 +402,7 @@ impl Owner {
             // Counted as held back before it leaves the channel, so the actor never sees
             // the mailbox emptier than it is (see `Outbox::has_room`).
             self.held_back_len.fetch_add(1, Ordering::SeqCst);
+            super::handle::count_blocking_wait();
             match self.mailbox.recv_timeout(left) {
                 Ok(OwnerEvent::CommandCompleted(done)) if done.request_id == request_id => {
                     self.held_back_len.fetch_sub(1, Ordering::SeqCst);
@@ -366,7 +437,10 @@ impl Owner {
     pub fn recv_timeout(&self, timeout: Duration) -> Option<OwnerEvent> {
         let event = match self.take_held_back() {
             Some(event) => event,
-            None => self.mailbox.recv_timeout(timeout).ok()?,
+            None => {
+                super::handle::count_blocking_wait();
+                self.mailbox.recv_timeout(timeout).ok()?
+            }
         };
         self.received(&event);
         Some(event)
@@ -439,5 +513,61 @@ impl Owner {
     /// The runtime this owner belongs to.
     pub fn runtime(&self) -> &RuntimeHandle {
         &self.binding.runtime
+    }
+}
+
+/// Phase two of creating an instance, on the owner's thread: runs the plugin's `create`
+/// from `reservation` and reports the outcome to the actor without waiting (the instance
+/// as `Created`, a failure as `TicketFailed`). Shared by [`Owner::create`] and slots.
+pub(crate) fn instantiate<C: Capability>(
+    binding: &Rc<OwnerBinding>,
+    reservation: Reservation,
+    type_id: &str,
+    config: &[u8],
+) -> Result<Instance<C>, CreateError> {
+    let Reservation {
+        ticket,
+        library,
+        mut guard,
+        ..
+    } = reservation;
+    // From here this function finishes the ticket itself, on every path.
+    guard.disarm();
+    let created = match library.capability::<C>(type_id) {
+        Ok(capability) => capability
+            .__create_unrecorded(config)
+            .map(|handle| (handle, capability.__vtable(), capability.raw_destroy()))
+            .map_err(CreateError::from),
+        Err(e) => Err(CreateError::from(e)),
+    };
+    // The library `Arc` is dropped before the actor hears of the outcome, so the actor
+    // holds the only reference when it may close.
+    drop(library);
+    let shared = &binding.runtime.shared;
+    match created {
+        Ok((handle, vtable, destroy)) => {
+            shared.release(Release::Created { ticket: ticket.key });
+            // SAFETY: `handle` was just made by this capability's `create` on this thread,
+            // and `vtable` and `destroy` are that capability's. `ticket` pins
+            // `ticket.generation` from the reservation on: until the actor reads the
+            // `Created` just sent it is a ticket, then the instance record made of it in
+            // the same step, which holds until the instance's drop sends `Destroyed`
+            // after `destroy` returned. Both releases go from this thread on one FIFO
+            // queue, so the core reads them in that order.
+            Ok(unsafe {
+                Instance::new(
+                    Rc::clone(binding),
+                    ticket.key,
+                    ticket.generation,
+                    handle,
+                    vtable,
+                    destroy,
+                )
+            })
+        }
+        Err(e) => {
+            shared.release(Release::TicketFailed { ticket: ticket.key });
+            Err(e)
+        }
     }
 }

@@ -10,13 +10,11 @@ use crate::events::EventFilter;
 use crate::routing::ListenerId;
 
 use crate::generation::{
-    CloseToken, Command, DirectoryScan, GenerationKey, GenerationState, LoadKey, NotFoundError,
-    Outcome, PinError, PinKey, RequestId, SyncKey,
+    CloseToken, Command, ConfigNotice, ConfigReport, DirectoryScan, GenerationKey,
+    GenerationState, LoadKey, NotFoundError, Outcome, PinError, PinKey, RequestId, SyncKey,
 };
 use crate::loader::{CloseReport, LoadError, LoadedLibrary};
-use crate::owner::{
-    InstanceKey, OwnerError, OwnerKey, ReserveError, Subscription, Ticket, TicketError, TicketKey,
-};
+use crate::owner::{OwnerError, OwnerKey, ReserveError, Subscription, Ticket, TicketKey};
 
 use super::listener::Delivery;
 use super::mailbox::HeldBack;
@@ -52,6 +50,12 @@ pub(crate) enum Request {
         filter: EventFilter,
         reply: Sender<(ListenerId, Receiver<Delivery>)>,
     },
+    /// Reserves a ticket. The reply may be waited for ([`Owner::create`]) or polled
+    /// ([`Slot`]); `releases` is the requester's release queue, for the reservation's
+    /// guard.
+    ///
+    /// [`Owner::create`]: super::Owner::create
+    /// [`Slot`]: super::Slot
     Reserve {
         owner: OwnerKey,
         plugin_id: String,
@@ -59,6 +63,7 @@ pub(crate) enum Request {
         type_id: String,
         interface_version: u32,
         reply: Sender<Result<Reservation, ReserveError>>,
+        releases: Sender<Release>,
     },
     Pin {
         owner: Option<OwnerKey>,
@@ -82,16 +87,29 @@ pub(crate) enum Request {
 /// What goes on the unbounded release queue: the ends of things already counted. Each
 /// ticket, instance, pin and owner sends at most one of these, so the queue's length is
 /// bounded by what is alive; it is unbounded so that a drop never blocks or fails.
+///
+/// An instance is known by the key of the ticket it was made from: `Created` turns the
+/// ticket into its instance record without an answer, and the owner's thread sends every
+/// release of one instance on this one FIFO queue, so `Created` is always read before the
+/// same ticket's `Configured` and `Destroyed` (see `owner/deferred.rs` for why the
+/// generation stays pinned throughout).
 pub(crate) enum Release {
-    TicketCreated {
+    /// The plugin's `create` succeeded; the instance was built at once.
+    Created {
         ticket: TicketKey,
-        reply: Sender<Result<InstanceKey, TicketError>>,
     },
+    /// The plugin's `create` failed, or the reservation was dropped unused.
     TicketFailed {
         ticket: TicketKey,
     },
-    Instance {
-        instance: InstanceKey,
+    /// The instance made from `ticket` was destroyed.
+    Destroyed {
+        ticket: TicketKey,
+    },
+    /// What the owner did with a configuration for the instance made from `ticket`.
+    Configured {
+        ticket: TicketKey,
+        report: ConfigReport,
     },
     Unpin {
         pin: PinKey,
@@ -104,10 +122,48 @@ pub(crate) enum Release {
     },
 }
 
-/// A reserved ticket and the library to create the instance from.
+/// A reserved ticket, the library to create the instance from, and the capability's
+/// live configuration if it was ever configured.
+///
+/// Its guard (declared last, so dropped after the library reference) releases the ticket
+/// if the reservation is dropped unused: a reply nobody reads (a slot dropped while its
+/// reservation was on its way) leaves no ticket behind.
 pub(crate) struct Reservation {
     pub(crate) ticket: Ticket,
     pub(crate) library: Arc<LoadedLibrary>,
+    pub(crate) live_config: Option<ConfigNotice>,
+    pub(crate) guard: TicketGuard,
+}
+
+/// Releases its ticket when dropped, unless disarmed.
+pub(crate) struct TicketGuard {
+    ticket: TicketKey,
+    releases: Option<Sender<Release>>,
+}
+
+impl TicketGuard {
+    pub(crate) fn new(ticket: TicketKey, releases: Sender<Release>) -> Self {
+        Self {
+            ticket,
+            releases: Some(releases),
+        }
+    }
+
+    /// Whoever holds the reservation now finishes the ticket itself.
+    pub(crate) fn disarm(&mut self) {
+        self.releases = None;
+    }
+}
+
+impl Drop for TicketGuard {
+    fn drop(&mut self) {
+        if let Some(releases) = self.releases.take() {
+            // The actor gone means nothing is left to release to.
+            let _ = releases.send(Release::TicketFailed {
+                ticket: self.ticket,
+            });
+        }
+    }
 }
 
 /// A granted in-flight pin and the library it keeps loaded.

@@ -329,7 +329,19 @@ fn owner_events_round_trip_through_json() {
                 generation: notice_key,
                 cause: ServingCause::FirstLoad,
             }],
+            configs: vec![crate::generation::ConfigNotice {
+                plugin_id: "p".into(),
+                type_id: "t".into(),
+                revision: 2,
+                config: std::sync::Arc::from(&[0xff, 0][..]),
+            }],
         },
+        OwnerEvent::Configure(crate::generation::ConfigNotice {
+            plugin_id: "p".into(),
+            type_id: "t".into(),
+            revision: 1,
+            config: std::sync::Arc::from(&b"gain=2"[..]),
+        }),
     ];
     for event in events {
         let json = serde_json::to_string(&event).unwrap();

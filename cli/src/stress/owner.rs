@@ -6,20 +6,20 @@ use std::time::{Duration, Instant};
 
 use fixture_api::{ProbeCalls, ProbeInterface};
 use plugin_runtime::generation::{GenerationKey, GenerationState};
-use plugin_runtime::runtime::OwnerEvent;
+use plugin_runtime::runtime::{OwnerEvent, blocking_waits};
 use plugin_runtime::{Instance, Owner, RuntimeHandle};
 
 use super::histogram::Histogram;
 use super::{ECHO_ID, ECHO_TYPE, Phase, Shared};
 
 /// Instances each owner keeps.
-const INSTANCES: usize = 2;
+pub(super) const INSTANCES: usize = 2;
 /// Samples per block, as an audio callback of 64 frames.
-const BLOCK: usize = 64;
+pub(super) const BLOCK: usize = 64;
 /// How long an owner waits before trying again to create an instance that it could not.
-const RETRY: Duration = Duration::from_millis(2);
+pub(super) const RETRY: Duration = Duration::from_millis(2);
 /// Blocks between two updates of the shared progress counter.
-const PROGRESS_EVERY: u64 = 1024;
+pub(super) const PROGRESS_EVERY: u64 = 1024;
 
 /// What one owner saw.
 #[derive(Debug)]
@@ -57,6 +57,46 @@ pub(super) struct OwnerReport {
     pub(super) unverified: Vec<(GenerationKey, u32)>,
     /// When this owner released its last instance and itself.
     pub(super) released_at: Instant,
+    /// Whether the owner holds its instances in slots (else it uses `Owner::create`).
+    pub(super) slots: bool,
+    /// How many times its thread waited on the runtime after registering (see
+    /// `plugin_runtime::runtime::blocking_waits`).
+    pub(super) blocking_waits: u64,
+}
+
+impl OwnerReport {
+    /// An empty report of an owner of this kind.
+    pub(super) fn new(slots: bool) -> Self {
+        Self {
+            idle_blocks: Histogram::new(),
+            storm_blocks: Histogram::new(),
+            idle_calls: Histogram::new(),
+            storm_calls: Histogram::new(),
+            storm_creates: Histogram::new(),
+            calls: 0,
+            empty_blocks: 0,
+            wrong_generation_calls: 0,
+            accumulate_mismatches: 0,
+            first_wrong: None,
+            notices: 0,
+            creates: 0,
+            create_failures: 0,
+            unverified: Vec::with_capacity(256),
+            released_at: Instant::now(),
+            slots,
+            blocking_waits: 0,
+        }
+    }
+
+    /// Records one block of `phase`: the whole block and its calls alone.
+    pub(super) fn record_block(&mut self, phase: Phase, whole: Duration, calls: Duration) {
+        let (blocks, call_times) = match phase {
+            Phase::Idle => (&mut self.idle_blocks, &mut self.idle_calls),
+            _ => (&mut self.storm_blocks, &mut self.storm_calls),
+        };
+        blocks.record(nanos(whole));
+        call_times.record(nanos(calls));
+    }
 }
 
 /// Runs one owner until the phase is [`Phase::Stop`], then drops everything.
@@ -73,27 +113,12 @@ pub(super) fn run(
     let owner = runtime
         .register_owner(format!("stress.owner.{index}"))
         .map_err(|e| format!("owner {index} cannot register: {e}"))?;
+    let waits = blocking_waits();
     let mut state = OwnerState {
         owner: &owner,
         shared,
         slots: [None, None],
-        report: OwnerReport {
-            idle_blocks: Histogram::new(),
-            storm_blocks: Histogram::new(),
-            idle_calls: Histogram::new(),
-            storm_calls: Histogram::new(),
-            storm_creates: Histogram::new(),
-            calls: 0,
-            empty_blocks: 0,
-            wrong_generation_calls: 0,
-            accumulate_mismatches: 0,
-            first_wrong: None,
-            notices: 0,
-            creates: 0,
-            create_failures: 0,
-            unverified: Vec::with_capacity(256),
-            released_at: Instant::now(),
-        },
+        report: OwnerReport::new(false),
         next_retry: Instant::now(),
         unresolved: false,
     };
@@ -111,15 +136,9 @@ pub(super) fn run(
         state.safe_point();
         let end = Instant::now();
         if called {
-            let (whole, calls) = match phase {
-                Phase::Idle => (&mut state.report.idle_blocks, &mut state.report.idle_calls),
-                _ => (
-                    &mut state.report.storm_blocks,
-                    &mut state.report.storm_calls,
-                ),
-            };
-            whole.record(nanos(end - start));
-            calls.record(nanos(calls_done - start));
+            state
+                .report
+                .record_block(phase, end - start, calls_done - start);
         } else {
             state.report.empty_blocks += 1;
         }
@@ -135,6 +154,7 @@ pub(super) fn run(
         state.report.release(slot.take());
     }
     let mut report = state.report;
+    report.blocking_waits = blocking_waits() - waits;
     drop(owner);
     report.released_at = Instant::now();
     Ok(report)
@@ -329,6 +349,6 @@ impl OwnerReport {
     }
 }
 
-fn nanos(d: Duration) -> u64 {
+pub(super) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

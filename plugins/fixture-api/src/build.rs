@@ -32,6 +32,8 @@ pub const FIXTURES: &[&str] = &[
     "fixture-stuck-deinit",
     "fixture-hang-entry",
     "fixture-stuck-tls-drop",
+    "fixture-tally-v1",
+    "fixture-tally-v2",
 ];
 
 /// The built fixtures.

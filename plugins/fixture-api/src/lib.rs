@@ -5,11 +5,13 @@
 //! `process` scales samples, `accumulate` is the cheap call the benchmarks measure.
 //! [`Echo`] is the fixture `fixture.echo` in its builds: `Echo<1>` and `Echo<2>` differ
 //! in tag and gain. [`gauge`] holds two minors of one interface and a conflicting
-//! declaration, for the versioning tests.
+//! declaration, for the versioning tests. [`tally`] is a stateful counter with every
+//! lifecycle hook, for slots and live configuration.
 
 pub mod build;
 pub mod gauge;
 pub mod raw;
+pub mod tally;
 
 use plugin_runtime_sdk::{CapabilityImpl, PluginError};
 

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use plugin_runtime::generation::{
-    CleanupError, ClosedError, Command, DirectoryScan, FileError, Fingerprint, ForeignKeyError,
-    GenerationKey, LoadFailure, LoadFinishedError, NotFoundError, PinError, RequestId,
-    ScanFinishedError, ScannedFile, ScannedLibrary, SyncMode, UnpinError,
+    CleanupError, ClosedError, Command, ConfigReport, ConfigResult, DirectoryScan, FileError,
+    Fingerprint, ForeignKeyError, GenerationKey, LoadFailure, LoadFinishedError, NotFoundError,
+    PinError, RequestId, ScanFinishedError, ScannedFile, ScannedLibrary, SyncMode, UnpinError,
 };
 use plugin_runtime::loader::{CloseOutcome, ModuleLoader};
 use plugin_runtime::owner::{
@@ -15,7 +15,7 @@ use plugin_runtime::owner::{
 };
 
 use crate::model::{self, MClose, MFile, MHold, MOwner, MPin, MState, PluginCommand};
-use crate::op::{Expect, INSTALLED_PATHS, Op, PLUGINS, Route};
+use crate::op::{Expect, INSTALLED_PATHS, Op, PLUGINS, Route, TYPE_IDS};
 
 use super::check::{pin_error_name, reserve_error_name};
 use super::{Outstanding, Run, StaleKey};
@@ -247,6 +247,7 @@ impl Run {
                 capability,
             } => self.reserve(owner, plugin, capability),
             Op::Create { ticket } => self.finish_ticket(ticket, TicketEnd::Created),
+            Op::Record { ticket } => self.finish_ticket(ticket, TicketEnd::Recorded),
             Op::FailTicket { ticket } => self.finish_ticket(ticket, TicketEnd::Failed),
             Op::DropTicket { ticket } => self.finish_ticket(ticket, TicketEnd::Dropped),
             Op::Release { instance } => {
@@ -260,7 +261,87 @@ impl Run {
                     .release_instance(now, record.key)
                     .unwrap();
                 self.stale.push(StaleKey::Instance(record.key));
+                if let Some(alias) = record.alias {
+                    self.stale.push(StaleKey::Alias(alias));
+                }
                 self.model.collect_if_free(record.generation);
+            }
+            Op::ReleaseRecorded { instance } => {
+                if self.model.instances.is_empty() {
+                    return;
+                }
+                let index = usize::from(instance) % self.model.instances.len();
+                let record = self.model.instances.remove(index);
+                let core = self.router.core_mut();
+                match record.alias {
+                    Some(alias) => {
+                        assert_eq!(core.instance_of(alias), Ok(record.key));
+                        core.release_created(now, alias).unwrap();
+                        self.stale.push(StaleKey::Alias(alias));
+                    }
+                    None => core.release_instance(now, record.key).unwrap(),
+                }
+                self.stats.released_by_alias += u64::from(record.alias.is_some());
+                self.stale.push(StaleKey::Instance(record.key));
+                self.model.collect_if_free(record.generation);
+            }
+            Op::Configure {
+                plugin,
+                type_id,
+                route,
+            } => {
+                let plugin_id = PLUGINS[usize::from(plugin) % PLUGINS.len()].to_owned();
+                let type_id = TYPE_IDS[usize::from(type_id) % TYPE_IDS.len()];
+                let (id, submitter) = self.request(route);
+                let config = format!("config of request {}", id.0).into_bytes();
+                self.model
+                    .configure(id, submitter, &plugin_id, type_id, config.clone());
+                let command = Command::Configure {
+                    plugin_id,
+                    type_id: type_id.to_owned(),
+                    config,
+                };
+                self.submit(id, route, submitter, command);
+            }
+            Op::ReportConfig {
+                instance,
+                result,
+                skipped,
+            } => {
+                if self.model.instances.is_empty() {
+                    return;
+                }
+                let index = usize::from(instance) % self.model.instances.len();
+                let record = self.model.instances[index];
+                let plugin = self.model.generations[record.generation].plugin.clone();
+                let revision = self
+                    .model
+                    .configs
+                    .get(&(plugin, record.type_id))
+                    .map_or(0, |(revision, _)| *revision);
+                let result = match result % 4 {
+                    0 => ConfigResult::Applied,
+                    1 => ConfigResult::Recreated,
+                    2 => ConfigResult::Rejected,
+                    _ => ConfigResult::Failed,
+                };
+                let skipped = u64::from(skipped);
+                self.model
+                    .config_reported(&record, revision, result.name(), skipped);
+                let report = ConfigReport {
+                    revision,
+                    result,
+                    skipped,
+                    message: result.name().to_owned(),
+                };
+                let core = self.router.core_mut();
+                // An owner that recorded without an answer knows it by its ticket key.
+                let key = match record.alias {
+                    Some(alias) => core.instance_of(alias).unwrap(),
+                    None => record.key,
+                };
+                core.instance_configured(now, key, report).unwrap();
+                self.stats.config_reports += 1;
             }
             Op::Pin { owner, plugin } => self.pin(owner, plugin),
             Op::Unpin { pin } => {
@@ -436,6 +517,9 @@ impl Run {
         for i in &mine {
             affected.insert(i.generation);
             self.stale.push(StaleKey::Instance(i.key));
+            if let Some(alias) = i.alias {
+                self.stale.push(StaleKey::Alias(alias));
+            }
         }
         let (mine_t, theirs): (Vec<_>, Vec<_>) = std::mem::take(&mut self.model.tickets)
             .into_iter()
@@ -500,6 +584,8 @@ impl Run {
                     key: ticket.key,
                     generation,
                     owner,
+                    type_id,
+                    alias: None,
                 });
             }
             (Err(expected), Err(error)) => assert_eq!(expected, reserve_error_name(&error)),
@@ -515,12 +601,15 @@ impl Run {
         let record = self.model.tickets.remove(index);
         self.stale.push(StaleKey::Ticket(record.key));
         match end {
-            TicketEnd::Created => {
-                let instance = self
-                    .router
-                    .core_mut()
-                    .ticket_created(self.now, record.key)
-                    .unwrap();
+            TicketEnd::Created | TicketEnd::Recorded => {
+                let recorded = matches!(end, TicketEnd::Recorded);
+                let core = self.router.core_mut();
+                let instance = if recorded {
+                    core.record_created(self.now, record.key).unwrap()
+                } else {
+                    core.ticket_created(self.now, record.key).unwrap()
+                };
+                let alias = recorded.then_some(record.key);
                 let view = self.router.core().instance(instance).unwrap();
                 // I7 at the core's level: an instance belongs to the owner that reserved it.
                 assert_eq!(view.owner, self.model.owners[record.owner].key);
@@ -533,6 +622,8 @@ impl Run {
                     key: instance,
                     generation: record.generation,
                     owner: record.owner,
+                    type_id: record.type_id,
+                    alias,
                 });
             }
             TicketEnd::Failed => {
@@ -680,6 +771,20 @@ impl Run {
                     .scan_finished(now, key, Ok(DirectoryScan::default())),
                 Err(ScanFinishedError::NotFound(NotFoundError::Sync(key)))
             ),
+            StaleKey::Alias(key) => {
+                assert_eq!(
+                    self.router.core().instance_of(key),
+                    Err(NotFoundError::Ticket(key))
+                );
+                assert_eq!(
+                    self.router.core_mut().release_created(now, key),
+                    Err(ReleaseError::NotFound(NotFoundError::Ticket(key)))
+                );
+                assert_eq!(
+                    self.router.core_mut().record_created(now, key),
+                    Err(TicketError::NotFound(NotFoundError::Ticket(key)))
+                );
+            }
         }
     }
 
@@ -748,7 +853,17 @@ impl Run {
                     self.router.core_mut().ticket_failed(now, key),
                     Err(error.clone())
                 );
+                assert_eq!(
+                    self.router.core_mut().record_created(now, key),
+                    Err(error.clone())
+                );
                 assert_eq!(self.router.core_mut().ticket_dropped(now, key), Err(error));
+                let foreign = foreign(ForeignKeyError::Ticket(key));
+                assert_eq!(self.router.core().instance_of(key), Err(foreign));
+                assert_eq!(
+                    self.router.core_mut().release_created(now, key),
+                    Err(ReleaseError::NotFound(foreign))
+                );
             }
             4 => {
                 let key = other.instance;
@@ -821,6 +936,7 @@ impl Run {
 #[derive(Debug, Clone, Copy)]
 enum TicketEnd {
     Created,
+    Recorded,
     Failed,
     Dropped,
 }

@@ -73,6 +73,14 @@ impl Run {
                     stalled: stalled.iter().map(|s| generation(&s.generation)).collect(),
                 }
             }
+            Outcome::Configured {
+                revision,
+                instances,
+                ..
+            } => MOutcome::Configured {
+                revision: *revision,
+                instances: *instances,
+            },
             Outcome::Failed(error) => MOutcome::Failed(error_name(error)),
             _ => panic!("unknown outcome {outcome:?}"),
         }
@@ -167,6 +175,34 @@ impl Run {
     }
 
     pub(super) fn check_agreement(&self) {
+        // What a lagging owner would be told of configurations, and the live ones.
+        for (index, owner) in self.model.owners.iter().enumerate() {
+            if !owner.alive {
+                continue;
+            }
+            let core: Vec<(String, String, u64, Vec<u8>)> = self
+                .router
+                .core()
+                .config_notices(owner.key)
+                .unwrap()
+                .into_iter()
+                .map(|n| (n.plugin_id, n.type_id, n.revision, n.config.to_vec()))
+                .collect();
+            let model: Vec<(String, String, u64, Vec<u8>)> = self
+                .model
+                .config_notices(index)
+                .into_iter()
+                .map(|(p, t, r, c)| (p, t.to_owned(), r, c))
+                .collect();
+            assert_eq!(core, model, "configurations owner {index} would be told");
+        }
+        for ((plugin, type_id), (revision, config)) in &self.model.configs {
+            let live = self.router.core().live_config(plugin, type_id).unwrap();
+            assert_eq!(
+                (live.revision, &*live.config),
+                (*revision, config.as_slice())
+            );
+        }
         for (index, generation) in self.model.generations.iter().enumerate() {
             let key = generation
                 .key
@@ -449,6 +485,7 @@ pub(super) fn error_name(error: &CommandError) -> &'static str {
         CommandError::ShuttingDown => "shutting down",
         CommandError::RestartInProgress => "restart in progress",
         CommandError::DirectoryUnreadable { .. } => "directory unreadable",
+        CommandError::NoCapability { .. } => "no capability",
         _ => "other",
     }
 }

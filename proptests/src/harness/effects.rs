@@ -42,6 +42,7 @@ impl Run {
         let mut completes = Vec::new();
         let mut events: Vec<MEvent> = Vec::new();
         let mut stalls_told: Vec<(usize, usize, DrainStall)> = Vec::new();
+        let mut configures: BTreeMap<(String, String, u64), BTreeSet<usize>> = BTreeMap::new();
         let mut completed: Option<Completed> = None;
         while let Some(action) = self.router.poll_action(self.now) {
             if let Some(done) = completed.take()
@@ -136,6 +137,30 @@ impl Run {
                     );
                     self.stats.serving_notices += 1;
                 }
+                Action::Configure { owner, notice } => {
+                    let owner = self.model_owner(owner);
+                    let key = (
+                        notice.plugin_id.clone(),
+                        notice.type_id.clone(),
+                        notice.revision,
+                    );
+                    let stored = self
+                        .model
+                        .configs
+                        .iter()
+                        .find(|((p, t), _)| *p == notice.plugin_id && *t == notice.type_id)
+                        .map(|(_, (revision, config))| (*revision, config.clone()));
+                    assert_eq!(
+                        stored,
+                        Some((notice.revision, notice.config.to_vec())),
+                        "a notice carries the newest configuration"
+                    );
+                    assert!(
+                        configures.entry(key).or_default().insert(owner),
+                        "an owner told twice"
+                    );
+                    self.stats.config_notices += 1;
+                }
                 Action::Stalled { owner, stall } => {
                     let generation = self.model_generation(stall.stalled.generation);
                     assert_eq!(
@@ -206,6 +231,7 @@ impl Run {
                                         }
                                     }
                                 }
+                                Outcome::Configured { .. } => self.stats.configured += 1,
                                 _ => {}
                             }
                             completes.push((*request_id, *owner, self.model_outcome(outcome)));
@@ -257,6 +283,15 @@ impl Run {
         let want_notices: BTreeMap<usize, BTreeSet<usize>> = expect.notices.into_iter().collect();
         assert_eq!(notices, want_notices, "drains and their notices");
         assert_eq!(serving, expect.serving, "serving notices");
+        let want_configures: BTreeMap<(String, String, u64), BTreeSet<usize>> = expect
+            .configures
+            .into_iter()
+            .map(|((p, t, r), owners)| ((p, t.to_owned(), r), owners))
+            .collect();
+        assert_eq!(
+            configures, want_configures,
+            "configuration notices: every holder of the capability, once"
+        );
         assert_eq!(completes, expect.completes, "completions");
         check_order(&events, &expect.events, command_step);
         self.check_stalls_told(&events, stalls_told);
@@ -579,6 +614,25 @@ impl Run {
                 generation: g,
             } => MEvent::CleanedUp {
                 generation: generation(g, plugin_id),
+            },
+            Event::InstanceConfigured {
+                plugin_id,
+                type_id,
+                owner,
+                instance,
+                revision,
+                result,
+                skipped,
+                message,
+            } => MEvent::InstanceConfigured {
+                plugin: plugin_id.clone(),
+                type_id: type_id.clone(),
+                owner: self.model_owner(*owner),
+                instance: *instance,
+                revision: *revision,
+                result: result.name(),
+                skipped: *skipped,
+                message: message.clone(),
             },
             Event::ShutdownStarted { timeout } => MEvent::ShutdownStarted { timeout: *timeout },
             Event::DirectorySynced {

@@ -36,6 +36,8 @@ enum StaleKey {
     Instance(InstanceKey),
     Pin(PinKey),
     Sync(SyncKey),
+    /// The ticket key of an instance recorded without an answer, released since.
+    Alias(TicketKey),
 }
 
 /// A command submitted and not completed yet.
@@ -193,6 +195,14 @@ pub struct Stats {
     pub restart_failures: u64,
     /// Serving notices sent to subscribers.
     pub serving_notices: u64,
+    /// Configure commands that stored a new revision.
+    pub configured: u64,
+    /// Configuration notices to owners.
+    pub config_notices: u64,
+    /// Configuration reports published.
+    pub config_reports: u64,
+    /// Instances released by the ticket key they were recorded under.
+    pub released_by_alias: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -226,6 +236,10 @@ impl std::ops::AddAssign for Stats {
         self.restart_loading += other.restart_loading;
         self.restart_failures += other.restart_failures;
         self.serving_notices += other.serving_notices;
+        self.configured += other.configured;
+        self.config_notices += other.config_notices;
+        self.config_reports += other.config_reports;
+        self.released_by_alias += other.released_by_alias;
     }
 }
 
