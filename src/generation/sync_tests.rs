@@ -136,7 +136,7 @@ impl Bench {
                 }
                 Effect::Complete { outcome, .. } => self.outcomes.push(outcome),
                 Effect::Event(event) => self.events.push(event),
-                Effect::Notify { .. } | Effect::Serving { .. } => {}
+                Effect::Notify { .. } | Effect::Serving { .. } | Effect::Configure { .. } => {}
             }
         }
     }
