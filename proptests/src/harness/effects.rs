@@ -12,7 +12,7 @@ use plugin_runtime::owner::OwnerKey;
 use plugin_runtime::routing::{Action, DrainStall, ListenerId};
 
 use crate::model::{self, MEvent, MReason};
-use crate::op::{INSTALLED_PATHS, PLUGINS};
+use crate::op::PLUGINS;
 
 use super::check::model_reason;
 use super::{Life, Run, Wants};
@@ -52,14 +52,14 @@ impl Run {
                     expected_plugin_id,
                 } => {
                     opens += 1;
-                    let pending = self
-                        .model
+                    let model = &mut self.model;
+                    let pending = model
                         .loads
                         .iter_mut()
                         .find(|l| l.key.is_none())
                         .expect("the model expects this open");
                     assert_eq!(pending.request, request_id);
-                    assert_eq!(model::path(pending.path), path);
+                    assert_eq!(model.paths[pending.path], path);
                     assert_eq!(pending.expected, expected_plugin_id);
                     pending.key = Some(load);
                 }
@@ -265,8 +265,10 @@ impl Run {
             "seq grows by one per record: {record:?}"
         );
         self.last_seq = record.seq;
+        // Saturated, for a clock moved past `u64::MAX` microseconds by a far deadline.
         let since = self.now.duration_since(self.origin).as_micros();
-        assert_eq!(u128::from(record.t_micros), since, "t_micros of {record:?}");
+        let since = u64::try_from(since).unwrap_or(u64::MAX);
+        assert_eq!(record.t_micros, since, "t_micros of {record:?}");
         assert_eq!(
             record.dropped, 0,
             "a record outside a listener lost nothing"
@@ -360,7 +362,7 @@ impl Run {
             } => MEvent::LoadRequested {
                 request: *request_id,
                 plugin: plugin_id.clone(),
-                path: path_index(path),
+                path: self.path_index(path),
             },
             Event::Loaded {
                 plugin_id,
@@ -369,7 +371,7 @@ impl Run {
                 path,
                 capabilities,
             } => {
-                let path = path_index(path);
+                let path = self.path_index(path);
                 capabilities_of(path, capabilities);
                 MEvent::Loaded {
                     plugin: plugin_id.clone(),
@@ -386,7 +388,7 @@ impl Run {
                 path,
                 capabilities,
             } => {
-                let path = path_index(path);
+                let path = self.path_index(path);
                 capabilities_of(path, capabilities);
                 MEvent::Reloaded {
                     plugin: plugin_id.clone(),
@@ -405,7 +407,7 @@ impl Run {
             } => MEvent::LoadFailed {
                 request: *request_id,
                 plugin: plugin_id.clone(),
-                path: path_index(path),
+                path: self.path_index(path),
                 step: step.clone(),
                 message: message.clone(),
             },
@@ -648,9 +650,11 @@ fn wanted(wants: Wants, event: &Event) -> bool {
     }
 }
 
-/// The index of an installed (or the one uninstalled) path.
-fn path_index(path: &Path) -> usize {
-    (0..=INSTALLED_PATHS)
-        .find(|&i| model::path(i) == path)
-        .unwrap_or_else(|| panic!("a path the run never used: {path:?}"))
+impl Run {
+    /// The model's index of a path a record names.
+    fn path_index(&self, path: &Path) -> usize {
+        self.model
+            .find_path(path)
+            .unwrap_or_else(|| panic!("a path the run never used: {path:?}"))
+    }
 }

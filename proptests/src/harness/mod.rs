@@ -175,6 +175,10 @@ pub struct Stats {
     pub records: u64,
     /// Records delivered to at least one filtered listener.
     pub filtered_deliveries: u64,
+    /// JSON commands that parsed and were submitted.
+    pub json_commands: u64,
+    /// JSON texts refused before reaching the core.
+    pub json_refused: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -199,6 +203,8 @@ impl std::ops::AddAssign for Stats {
         self.stalls_told += other.stalls_told;
         self.records += other.records;
         self.filtered_deliveries += other.filtered_deliveries;
+        self.json_commands += other.json_commands;
+        self.json_refused += other.json_refused;
     }
 }
 
@@ -242,6 +248,17 @@ impl Run {
             fresh_library: None,
             stats: Stats::default(),
         }
+    }
+
+    /// Runs `sequence` on a fresh run, checking after every step, then
+    /// [`finish`](Self::finish)es it; returns what it reached.
+    pub fn replay(sequence: &[Op]) -> Stats {
+        let mut run = Self::new();
+        for op in sequence {
+            run.step(op);
+        }
+        run.finish();
+        run.stats()
     }
 
     /// What this run reached so far.
