@@ -57,6 +57,11 @@ pub mod owner;
 pub mod routing;
 pub mod runtime;
 
+/// The loader's private checks, for the fuzz targets in `fuzz/`; only in builds with
+/// `--cfg fuzzing`.
+#[cfg(fuzzing)]
+pub use loader::fuzzing;
+
 pub use abi::Capability;
 pub use plugin_runtime_macros::interface;
 pub use runtime::{Instance, Listener, Owner, Runtime, RuntimeConfig, RuntimeHandle};

@@ -19,7 +19,7 @@ pub(crate) fn check(path: &Path) -> Result<(), String> {
     check_bytes(&bytes)
 }
 
-fn check_bytes(bytes: &[u8]) -> Result<(), String> {
+pub(super) fn check_bytes(bytes: &[u8]) -> Result<(), String> {
     let file_len = bytes.len() as u64;
     if bytes.len() < 16 || &bytes[..4] != b"\x7fELF" {
         return Err("not an ELF file".into());

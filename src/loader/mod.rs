@@ -20,6 +20,8 @@
 
 mod elf;
 mod error;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod info;
 mod library;
 mod maps;
