@@ -59,6 +59,10 @@ pub mod owner;
 pub mod routing;
 pub mod runtime;
 
+/// The loader's private checks, for the fuzz targets in `fuzz/`; only in builds with
+/// `--cfg fuzzing`.
+#[cfg(fuzzing)]
+pub use loader::fuzzing;
 /// Watching a plugin directory and syncing the runtime with it (feature `watch`); see
 /// [`runtime::watch`].
 #[cfg(feature = "watch")]

@@ -10,8 +10,11 @@
 //! brief hold, that every outcome, notice and drain stall reaches its destination, and
 //! that every published event record is the one the model predicts, field by field, in
 //! the documented order. [`foreign::OtherCore`] is a second core whose keys a run hands to the
-//! core under test. `tests/lifecycle.rs` feeds it random sequences.
+//! core under test. `tests/lifecycle.rs` feeds it random sequences; the `commands`
+//! target of the workspace's `fuzz/` crate feeds it sequences decoded from a fuzzer's
+//! bytes ([`bytes`]), with the same checks.
 
+pub mod bytes;
 pub mod foreign;
 pub mod harness;
 pub mod model;

@@ -7,7 +7,7 @@
 //! fix), and the harness compares.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use plugin_runtime::generation::{GenerationKey, LoadKey, PinKey, RequestId};
@@ -673,6 +673,9 @@ pub struct Model {
     /// The live configuration of each (plugin, type id) ever configured: its revision
     /// and bytes. Kept across unloads, so revisions only grow.
     pub configs: BTreeMap<(String, &'static str), (u64, Vec<u8>)>,
+    /// Every path a load named, by path index: the installed ones, the one uninstalled
+    /// path of [`path`], then any other path a JSON command named (never installed).
+    pub paths: Vec<PathBuf>,
 }
 
 impl Model {
@@ -697,6 +700,7 @@ impl Model {
             syncs: Vec::new(),
             restart: None,
             configs: BTreeMap::new(),
+            paths: (0..=INSTALLED_PATHS).map(path).collect(),
         }
     }
 
@@ -812,6 +816,28 @@ impl Model {
             skipped,
             message: result.to_owned(),
         });
+    }
+
+    /// The path with this index.
+    pub fn path_of(&self, index: usize) -> &Path {
+        &self.paths[index]
+    }
+
+    /// The index of a path a load names (equal as `Path`s compare), learning it if it
+    /// is new: a new path is never installed.
+    pub fn path_index(&mut self, path: &Path) -> usize {
+        match self.find_path(path) {
+            Some(index) => index,
+            None => {
+                self.paths.push(path.to_owned());
+                self.paths.len() - 1
+            }
+        }
+    }
+
+    /// The index of a path a load named before.
+    pub fn find_path(&self, path: &Path) -> Option<usize> {
+        self.paths.iter().position(|p| p == path)
     }
 
     /// What a generation's holders hold, by scanning every ticket, instance and pin.

@@ -3,7 +3,13 @@
 //! Operations name what they act on by index into the live entities (taken modulo their
 //! number), so every sequence stays meaningful while proptest shrinks it.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use plugin_runtime::generation::Command;
 use proptest::prelude::*;
+
+use crate::model;
 
 /// The plugin ids of the run: two real ones and one nobody installed.
 pub const PLUGINS: [&str; 3] = ["a", "b", "zz"];
@@ -267,6 +273,15 @@ pub enum Op {
         /// Which kind of key: generation, load, owner, ticket, instance, pin or token.
         which: u8,
     },
+    /// A command as JSON text, as a UI or a remote control sends it: what parses is
+    /// submitted (and must read back from its own JSON form), what does not never
+    /// reaches the core.
+    Json {
+        /// The text, valid or not.
+        text: String,
+        /// Its routing.
+        route: Route,
+    },
 }
 
 /// A command's routing.
@@ -352,7 +367,122 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(|generation| Op::Cleanup { generation }),
         1 => any::<u8>().prop_map(|which| Op::Stale { which }),
         1 => any::<u8>().prop_map(|which| Op::Foreign { which }),
+        3 => (any::<[u8; 4]>(), route()).prop_map(|(choice, route)| Op::Json {
+            text: json_text(choice),
+            route
+        }),
     ]
+}
+
+/// The plugin ids JSON commands name: the run's, and a few odd ones nobody installs.
+const JSON_PLUGINS: [&str; 6] = ["a", "b", "zz", "", "a ", "\u{e9}\n"];
+
+/// The paths JSON commands name beyond the run's own: never installed, or an installed
+/// one spelled another way.
+const JSON_PATHS: [&str; 4] = ["/elsewhere/x.so", "relative.so", "/plugins//1.so", ""];
+
+/// The JSON text of a command a UI would send, chosen by `choice`: `[form, argument,
+/// damage, position]`. Every form of the protocol, naming the run's plugins and paths
+/// and some it does not know; then, by the damage byte, kept whole (most often) or
+/// damaged at the position: cut, a byte dropped or replaced, an unknown field, a wrong
+/// case, a number out of its type, an array around it, two objects, spaces.
+pub fn json_text([form, argument, damage, position]: [u8; 4]) -> String {
+    let plugin_id = JSON_PLUGINS[usize::from(argument) % JSON_PLUGINS.len()].to_owned();
+    let path = usize::from(argument >> 3) % (INSTALLED_PATHS + 1 + JSON_PATHS.len());
+    let path = match path.checked_sub(INSTALLED_PATHS + 1) {
+        None => model::path(path),
+        Some(other) => PathBuf::from(JSON_PATHS[other]),
+    };
+    let command = match form % 7 {
+        0 => Command::Load {
+            path,
+            expected_plugin_id: None,
+        },
+        1 => Command::Load {
+            path,
+            expected_plugin_id: Some(plugin_id),
+        },
+        2 => Command::Reload { plugin_id },
+        3 => Command::Unload { plugin_id },
+        4 => Command::SetEnabled {
+            plugin_id,
+            enabled: argument & 0x80 != 0,
+        },
+        5 => Command::Snapshot,
+        _ => {
+            let millis = [0, 1, 250, 5_000, 60_000, u64::MAX][usize::from(argument) % 6];
+            Command::Shutdown {
+                timeout: Duration::from_millis(millis),
+            }
+        }
+    };
+    let text = serde_json::to_string(&command).expect("a command always encodes");
+    damaged(text, damage, position)
+}
+
+/// `text` damaged as `damage` says, at byte `position` (modulo its length).
+fn damaged(mut text: String, damage: u8, position: u8) -> String {
+    let at = |text: &str| {
+        let mut at = usize::from(position) % (text.len() + 1);
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    match damage % 16 {
+        0..=6 => {}
+        7 => text.truncate(at(&text)),
+        8 => {
+            let i = at(&text);
+            if let Some(c) = text[i..].chars().next() {
+                text.replace_range(i..i + c.len_utf8(), "");
+            }
+        }
+        9 => {
+            let i = at(&text);
+            let with = [
+                "{", "}", "[", "]", "\"", ",", ":", "0", " ", "\\", "null", "\u{0}",
+            ];
+            let with = with[usize::from(position) % with.len()];
+            let end = text[i..].chars().next().map_or(i, |c| i + c.len_utf8());
+            text.replace_range(i..end, with);
+        }
+        10 => text = text.replacen('{', "{\"extra\":1,", 1),
+        11 => {
+            let upper = text.replacen("\"command\":\"", "\"command\":\"X", 1);
+            text = if position & 1 == 0 {
+                upper
+            } else {
+                text.to_uppercase()
+            };
+        }
+        12 => {
+            let with = [
+                "-1",
+                "1.5",
+                "1e3",
+                "\"5\"",
+                "18446744073709551616",
+                "null",
+                "true",
+            ];
+            let with = with[usize::from(position) % with.len()];
+            text = match text.find("\"deadline_ms\":") {
+                Some(i) => {
+                    let start = i + "\"deadline_ms\":".len();
+                    let end = text[start..]
+                        .find(|c: char| !c.is_ascii_digit())
+                        .map_or(text.len(), |n| start + n);
+                    format!("{}{with}{}", &text[..start], &text[end..])
+                }
+                None => text.replacen("\"enabled\":", &format!("\"enabled\":{with},\"x\":"), 1),
+            };
+        }
+        13 => text = format!("[{text}]"),
+        14 => text = format!("{text}{text}"),
+        _ => text.insert_str(at(&text), " \n\t "),
+    }
+    text
 }
 
 /// The operations every sequence starts with, so that most of a sequence acts on

@@ -24,12 +24,7 @@ fn config() -> ProptestConfig {
 }
 
 fn run(sequence: &[Op]) -> Stats {
-    let mut run = Run::new();
-    for op in sequence {
-        run.step(op);
-    }
-    run.finish();
-    run.stats()
+    Run::replay(sequence)
 }
 
 /// Prints what the default sequences reach, to show the suite exercises every rule:
@@ -59,4 +54,22 @@ proptest! {
     fn core_agrees_with_the_model(sequence in ops(env("PLUGIN_RUNTIME_PROPTEST_LEN", 100) as usize)) {
         let _ = run(&sequence);
     }
+}
+
+/// A shutdown whose `deadline_ms` is `u64::MAX`, sent as JSON, and a wake at that
+/// deadline: the clock passes `u64::MAX` microseconds and the records' `t_micros`
+/// saturate instead of wrapping (found by the suite once JSON commands joined it).
+#[test]
+fn a_far_shutdown_deadline_saturates_record_time() {
+    let mut sequence = plugin_runtime_proptests::op::prelude();
+    sequence.push(Op::Json {
+        text: r#"{"command":"shutdown","deadline_ms":18446744073709551615}"#.into(),
+        route: plugin_runtime_proptests::op::Route {
+            owner: false,
+            waiter: false,
+        },
+    });
+    sequence.push(Op::Wake);
+    let stats = run(&sequence);
+    assert_eq!(stats.json_commands, 1);
 }

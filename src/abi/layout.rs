@@ -9,8 +9,9 @@
 //! ```
 //!
 //! `since` is the interface minor version that appended the method (0 for the base
-//! layout), `?` marks an optional method (its slot may be null), and the types are
-//! spelled canonically by the interface macro. For example:
+//! layout), a decimal number without leading zeros; `?` marks an optional method (its
+//! slot may be null); the name is ASCII letters, digits and `_`; the return type is not
+//! empty; and the types are spelled canonically by the interface macro. For example:
 //!
 //! ```text
 //! 0 process(&mut self, &mut [f32]) -> Result<(), PluginError>
@@ -86,12 +87,22 @@ impl<'a> LayoutLine<'a> {
             Some(digits) => (digits, true),
             None => (head, false),
         };
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        // A decimal without leading zeros: `00` would be minor 0 here but not a base line
+        // to `layout_id`, which knows base lines by their text.
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || (digits.len() > 1 && digits.starts_with('0'))
+        {
             return None;
         }
         let since = digits.parse().ok()?;
-        let name = &rest[..rest.find('(')?];
+        let open = rest.find('(')?;
+        let name = &rest[..open];
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return None;
+        }
+        let (_, ret) = rest[open..].split_once(") -> ")?;
+        if ret.is_empty() {
             return None;
         }
         Some(Self {
@@ -161,10 +172,17 @@ mod tests {
             (12, true, "b_2")
         );
         assert_eq!(layout_lines(""), Ok(vec![]));
-        assert_eq!(layout_lines("0 a(&self)\nbad"), Err(1));
-        assert_eq!(layout_lines("x a(&self)"), Err(0));
-        assert_eq!(layout_lines("0 (&self)"), Err(0));
+        assert_eq!(layout_lines("0 a(&self) -> u32\nbad"), Err(1));
+        assert_eq!(layout_lines("x a(&self) -> u32"), Err(0));
+        assert_eq!(layout_lines("0 (&self) -> u32"), Err(0));
         assert_eq!(layout_lines("0 a"), Err(0));
+        // Found by the descriptor fuzz target: a minor with a leading zero, and a line
+        // without its return type, parsed though the documented form refuses them.
+        assert_eq!(layout_lines("00 a(&self) -> u32"), Err(0));
+        assert_eq!(layout_lines("01 a(&self) -> u32"), Err(0));
+        assert_eq!(layout_lines("0 a(&self) -> "), Err(0));
+        assert_eq!(layout_lines("0 a(&self)"), Err(0));
+        assert_eq!(layout_lines("0 a(&self) ->u32"), Err(0));
     }
 
     #[test]

@@ -27,6 +27,8 @@
 
 mod elf;
 mod error;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod info;
 mod library;
 mod lockdown;

@@ -593,4 +593,39 @@ mod tests {
             Err(LoadError::Magic { found: 0 })
         ));
     }
+
+    /// Found by the `descriptor` fuzz target: layout lines outside the documented form
+    /// were accepted, a minor with a leading zero (minor 0 to the parser, yet left out
+    /// of the layout id, which knows base lines by their text) and a line without a
+    /// return type. The first layout is the one of the fuzzer's input, with its id
+    /// computed as a plugin would.
+    #[test]
+    fn layout_lines_the_fuzzer_found_are_malformed() {
+        static SLOTS: [usize; 4] = [1, 1, 1, 1];
+        for layout in [
+            "00 b_2(&self) -> \n00 b_2(&self) -> \n\
+             00 process(&mut self, &mut [f32]) -> Result<(), PluginError>\n\
+             0 process(&mut self, &mut [f32]) -> Result<(), PluginError>",
+            "00 a(&self) -> u32",
+            "0 a(&self) -> ",
+        ] {
+            let caps = [CapabilityDescriptor {
+                layout: StrRef::new(layout),
+                layout_id: layout_id("dsp", 3, layout),
+                vtable: (&SLOTS as *const [usize; 4]).cast(),
+                vtable_size: layout.split('\n').count() * size_of::<usize>(),
+                ..capability("dsp", "a")
+            }];
+            assert!(
+                matches!(
+                    check(&module(&caps)),
+                    Err(LoadError::Descriptor(DescriptorError::MalformedLayout {
+                        line: 0,
+                        ..
+                    }))
+                ),
+                "{layout:?}"
+            );
+        }
+    }
 }

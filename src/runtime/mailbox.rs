@@ -159,10 +159,7 @@ impl Outbox {
     /// If the owner lags and its mailbox has room, queues one `Lagged` event with the
     /// state `state` computes now: the draining generations, the serving plugins and the
     /// live configurations the owner must know of. Returns whether the owner still lags.
-    pub(crate) fn catch_up(
-        &mut self,
-        state: impl FnOnce() -> LagState,
-    ) -> bool {
+    pub(crate) fn catch_up(&mut self, state: impl FnOnce() -> LagState) -> bool {
         if self.missed == 0 {
             return false;
         }

@@ -290,8 +290,9 @@ impl Owner {
                 .then_some(OwnerEvent::Draining(notice)),
             OwnerEvent::Configure(notice) => (!slots.route(|slot| slot.on_config(&notice)))
                 .then_some(OwnerEvent::Configure(notice)),
-            OwnerEvent::Serving(notice) => (!slots.route(|slot| slot.on_serving(&notice.plugin_id)))
-                .then_some(OwnerEvent::Serving(notice)),
+            OwnerEvent::Serving(notice) => (!slots
+                .route(|slot| slot.on_serving(&notice.plugin_id)))
+            .then_some(OwnerEvent::Serving(notice)),
             OwnerEvent::Lagged {
                 missed,
                 draining,

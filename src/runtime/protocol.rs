@@ -10,8 +10,8 @@ use crate::events::EventFilter;
 use crate::routing::ListenerId;
 
 use crate::generation::{
-    CloseToken, Command, ConfigNotice, ConfigReport, DirectoryScan, GenerationKey,
-    GenerationState, LoadKey, NotFoundError, Outcome, PinError, PinKey, RequestId, SyncKey,
+    CloseToken, Command, ConfigNotice, ConfigReport, DirectoryScan, GenerationKey, GenerationState,
+    LoadKey, NotFoundError, Outcome, PinError, PinKey, RequestId, SyncKey,
 };
 use crate::loader::{CloseReport, LoadError, LoadedLibrary};
 use crate::owner::{OwnerError, OwnerKey, ReserveError, Subscription, Ticket, TicketKey};

@@ -20,6 +20,11 @@ use crate::op::{Expect, INSTALLED_PATHS, Op, PLUGINS, Route, TYPE_IDS};
 use super::check::{pin_error_name, reserve_error_name};
 use super::{Outstanding, Run, StaleKey};
 
+/// The plugin id with this index.
+fn plugin_id(index: u8) -> String {
+    PLUGINS[usize::from(index) % PLUGINS.len()].to_owned()
+}
+
 /// The name of the owner with this index.
 pub(super) fn owner_name(index: usize) -> String {
     format!("owner{index}")
@@ -82,47 +87,38 @@ impl Run {
                 route,
             } => {
                 let path = usize::from(path) % (INSTALLED_PATHS + 1);
-                let expected = match expect {
+                let expected_plugin_id = match expect {
                     Expect::Nothing => None,
                     Expect::Right => Some(model::plugin_at(path).to_owned()),
                     Expect::Wrong => Some(model::plugin_at(path + 1).to_owned()),
                 };
-                let (id, submitter) = self.request(route);
-                self.model.load(id, submitter, path, expected.clone());
+                let path = model::path(path);
                 let command = Command::Load {
-                    path: model::path(path),
-                    expected_plugin_id: expected,
+                    path,
+                    expected_plugin_id,
                 };
-                self.submit(id, route, submitter, command);
+                self.command(command, route);
             }
             Op::Reload { plugin, route } => {
-                self.plugin_command(plugin, PluginCommand::Reload, route);
+                let plugin_id = plugin_id(plugin);
+                self.command(Command::Reload { plugin_id }, route);
             }
             Op::Unload { plugin, route } => {
-                self.plugin_command(plugin, PluginCommand::Unload, route);
+                let plugin_id = plugin_id(plugin);
+                self.command(Command::Unload { plugin_id }, route);
             }
             Op::SetEnabled {
                 plugin,
                 enabled,
                 route,
             } => {
-                let command = if enabled {
-                    PluginCommand::Enable
-                } else {
-                    PluginCommand::Disable
-                };
-                self.plugin_command(plugin, command, route);
+                let plugin_id = plugin_id(plugin);
+                self.command(Command::SetEnabled { plugin_id, enabled }, route);
             }
-            Op::Snapshot { route } => {
-                let (id, submitter) = self.request(route);
-                self.model.snapshot(id, submitter);
-                self.submit(id, route, submitter, Command::Snapshot);
-            }
+            Op::Snapshot { route } => self.command(Command::Snapshot, route),
             Op::Shutdown { after_secs, route } => {
-                let (id, submitter) = self.request(route);
                 let timeout = Duration::from_secs(u64::from(after_secs));
-                self.model.shutdown(id, submitter, timeout);
-                self.submit(id, route, submitter, Command::Shutdown { timeout });
+                self.command(Command::Shutdown { timeout }, route);
             }
             Op::Sync {
                 files,
@@ -168,6 +164,7 @@ impl Run {
                 self.model.restart(id, submitter, timeout);
                 self.submit(id, route, submitter, Command::Restart { timeout });
             }
+            Op::Json { ref text, route } => self.json(text, route),
             Op::LeaveWaiter { which } => {
                 let waiting: Vec<RequestId> = self
                     .outstanding
@@ -373,24 +370,57 @@ impl Run {
         }
     }
 
-    fn plugin_command(&mut self, plugin: u8, command: PluginCommand, route: Route) {
-        let plugin_id = PLUGINS[usize::from(plugin) % PLUGINS.len()].to_owned();
+    /// Submits `command` as the runtime's handle does, and tells the model.
+    fn command(&mut self, command: Command, route: Route) {
         let (id, submitter) = self.request(route);
-        self.model
-            .plugin_command(id, submitter, &plugin_id, command);
-        let command = match command {
-            PluginCommand::Reload => Command::Reload { plugin_id },
-            PluginCommand::Unload => Command::Unload { plugin_id },
-            PluginCommand::Enable => Command::SetEnabled {
-                plugin_id,
-                enabled: true,
-            },
-            PluginCommand::Disable => Command::SetEnabled {
-                plugin_id,
-                enabled: false,
-            },
-        };
+        match &command {
+            Command::Load {
+                path,
+                expected_plugin_id,
+            } => {
+                let path = self.model.path_index(path);
+                self.model
+                    .load(id, submitter, path, expected_plugin_id.clone());
+            }
+            Command::Reload { plugin_id } => {
+                self.model
+                    .plugin_command(id, submitter, plugin_id, PluginCommand::Reload);
+            }
+            Command::Unload { plugin_id } => {
+                self.model
+                    .plugin_command(id, submitter, plugin_id, PluginCommand::Unload);
+            }
+            Command::SetEnabled { plugin_id, enabled } => {
+                let command = if *enabled {
+                    PluginCommand::Enable
+                } else {
+                    PluginCommand::Disable
+                };
+                self.model.plugin_command(id, submitter, plugin_id, command);
+            }
+            Command::Snapshot => self.model.snapshot(id, submitter),
+            Command::Shutdown { timeout } => self.model.shutdown(id, submitter, *timeout),
+            other => panic!("a command the model does not know: {other:?}"),
+        }
         self.submit(id, route, submitter, command);
+    }
+
+    /// Reads `text` as a UI's command does: what parses is submitted, after checking
+    /// that its JSON form reads back as the same command; what does not parse never
+    /// reaches the core (the step's checks see nothing happen).
+    fn json(&mut self, text: &str, route: Route) {
+        let Ok(command) = serde_json::from_str::<Command>(text) else {
+            self.stats.json_refused += 1;
+            return;
+        };
+        let again = serde_json::to_string(&command).expect("a command always encodes");
+        assert_eq!(
+            serde_json::from_str::<Command>(&again).ok().as_ref(),
+            Some(&command),
+            "{text} read back from {again}"
+        );
+        self.stats.json_commands += 1;
+        self.command(command, route);
     }
 
     fn finish_load(&mut self, which: u8, checked: bool) {
@@ -402,7 +432,7 @@ impl Run {
         let key = load.key.expect("every pending load's open was seen");
         let predicted = self.model.predict_open(&load, checked);
         let expected = load.expected.as_deref().filter(|_| checked);
-        let result = self.loader.open(&model::path(load.path), expected);
+        let result = self.loader.open(self.model.path_of(load.path), expected);
         let mut message = String::new();
         let answer = match result {
             Ok(library) => {

@@ -16,7 +16,6 @@ use crate::op::PLUGINS;
 
 use super::Run;
 use super::apply::{owner_name, thread_name};
-use super::effects::path_index;
 
 impl Run {
     pub(super) fn model_outcome(&mut self, outcome: &Outcome) -> MOutcome {
@@ -111,7 +110,7 @@ impl Run {
             SyncAction::Failed {
                 error: SyncError::Duplicate { plugin_id, paths },
             } => {
-                let claimants: Vec<usize> = paths.iter().map(|p| path_index(p)).collect();
+                let claimants: Vec<usize> = paths.iter().map(|p| self.path_index(p)).collect();
                 assert!(claimants.len() > 1, "a duplicate names every claimant");
                 for path in claimants {
                     assert_eq!(model::plugin_at(path), plugin_id);
@@ -143,7 +142,7 @@ impl Run {
             (path, f.digest.0[1])
         });
         MEntry {
-            path: path_index(&entry.path),
+            path: self.path_index(&entry.path),
             plugin: entry.plugin_id.clone(),
             change,
             fingerprint,
@@ -526,4 +525,3 @@ pub(super) fn model_reason(reason: DrainReason) -> MReason {
         other => panic!("a drain reason the model does not know: {other:?}"),
     }
 }
-

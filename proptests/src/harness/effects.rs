@@ -15,7 +15,7 @@ use plugin_runtime::owner::OwnerKey;
 use plugin_runtime::routing::{Action, DrainStall, ListenerId};
 
 use crate::model::{self, MCause, MEvent, MHolders, MReason, MRestartResult};
-use crate::op::{INSTALLED_PATHS, PLUGINS};
+use crate::op::PLUGINS;
 
 use super::check::{error_name, model_reason};
 use super::{Life, Run, Wants};
@@ -58,14 +58,14 @@ impl Run {
                     expected_plugin_id,
                 } => {
                     opens += 1;
-                    let pending = self
-                        .model
+                    let model = &mut self.model;
+                    let pending = model
                         .loads
                         .iter_mut()
                         .find(|l| l.key.is_none())
                         .expect("the model expects this open");
                     assert_eq!(pending.request, request_id);
-                    assert_eq!(model::path(pending.path), path);
+                    assert_eq!(model.paths[pending.path], path);
                     assert_eq!(pending.expected, expected_plugin_id);
                     pending.key = Some(load);
                 }
@@ -358,8 +358,10 @@ impl Run {
             "seq grows by one per record: {record:?}"
         );
         self.last_seq = record.seq;
+        // Saturated, for a clock moved past `u64::MAX` microseconds by a far deadline.
         let since = self.now.duration_since(self.origin).as_micros();
-        assert_eq!(u128::from(record.t_micros), since, "t_micros of {record:?}");
+        let since = u64::try_from(since).unwrap_or(u64::MAX);
+        assert_eq!(record.t_micros, since, "t_micros of {record:?}");
         assert_eq!(
             record.dropped, 0,
             "a record outside a listener lost nothing"
@@ -495,7 +497,7 @@ impl Run {
             } => MEvent::LoadRequested {
                 request: *request_id,
                 plugin: plugin_id.clone(),
-                path: path_index(path),
+                path: self.path_index(path),
             },
             Event::Loaded {
                 plugin_id,
@@ -504,7 +506,7 @@ impl Run {
                 path,
                 capabilities,
             } => {
-                let path = path_index(path);
+                let path = self.path_index(path);
                 capabilities_of(path, capabilities);
                 MEvent::Loaded {
                     plugin: plugin_id.clone(),
@@ -521,7 +523,7 @@ impl Run {
                 path,
                 capabilities,
             } => {
-                let path = path_index(path);
+                let path = self.path_index(path);
                 capabilities_of(path, capabilities);
                 MEvent::Reloaded {
                     plugin: plugin_id.clone(),
@@ -540,7 +542,7 @@ impl Run {
             } => MEvent::LoadFailed {
                 request: *request_id,
                 plugin: plugin_id.clone(),
-                path: path_index(path),
+                path: self.path_index(path),
                 step: step.clone(),
                 message: message.clone(),
             },
@@ -833,9 +835,11 @@ fn wanted(wants: Wants, event: &Event) -> bool {
     }
 }
 
-/// The index of an installed (or the one uninstalled) path.
-pub(super) fn path_index(path: &Path) -> usize {
-    (0..=INSTALLED_PATHS)
-        .find(|&i| model::path(i) == path)
-        .unwrap_or_else(|| panic!("a path the run never used: {path:?}"))
+impl Run {
+    /// The model's index of a path a record names.
+    pub(super) fn path_index(&self, path: &Path) -> usize {
+        self.model
+            .find_path(path)
+            .unwrap_or_else(|| panic!("a path the run never used: {path:?}"))
+    }
 }

@@ -203,6 +203,10 @@ pub struct Stats {
     pub config_reports: u64,
     /// Instances released by the ticket key they were recorded under.
     pub released_by_alias: u64,
+    /// JSON commands that parsed and were submitted.
+    pub json_commands: u64,
+    /// JSON texts refused before reaching the core.
+    pub json_refused: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -240,6 +244,8 @@ impl std::ops::AddAssign for Stats {
         self.config_notices += other.config_notices;
         self.config_reports += other.config_reports;
         self.released_by_alias += other.released_by_alias;
+        self.json_commands += other.json_commands;
+        self.json_refused += other.json_refused;
     }
 }
 
@@ -283,6 +289,17 @@ impl Run {
             fresh_library: None,
             stats: Stats::default(),
         }
+    }
+
+    /// Runs `sequence` on a fresh run, checking after every step, then
+    /// [`finish`](Self::finish)es it; returns what it reached.
+    pub fn replay(sequence: &[Op]) -> Stats {
+        let mut run = Self::new();
+        for op in sequence {
+            run.step(op);
+        }
+        run.finish();
+        run.stats()
     }
 
     /// What this run reached so far.
