@@ -42,7 +42,9 @@ fn rewrite_in_place(path: &Path, builds: &[Vec<u8>], stop: &AtomicBool) -> usize
         }
         drop(file);
         rewrites += 1;
-        std::thread::sleep(Duration::from_millis(20));
+        // Longer than the loader waits for a file to fall quiet (20 ms), so that some
+        // copies find the file still.
+        std::thread::sleep(Duration::from_millis(60));
     }
     rewrites
 }

@@ -233,7 +233,7 @@ impl FileState {
 /// tick, which only replacing files by rename rules out.
 fn copy_once(installed: &Path, copy: &Path) -> io::Result<Option<SourceChange>> {
     let mut source = File::open(installed)?;
-    let meta = source.metadata()?;
+    let meta = wait_until_quiet(&source)?;
     if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -264,6 +264,39 @@ fn copy_once(installed: &Path, copy: &Path) -> io::Result<Option<SourceChange>> 
     )
 }
 
+/// How old a file's last change (data or inode) must be before a copy of it is trusted:
+/// longer than the coarsest timestamp tick of the file systems the loader meets (one
+/// jiffy, at most 10 ms). A write during the copy of a file that was quiet that long
+/// moves its times past the ones taken before the copy, so the checks see it; a write
+/// within the same tick as a change just before the copy would not.
+const QUIET: Duration = Duration::from_millis(20);
+
+/// The longest a copy waits for its file to fall quiet; past it, it copies anyway and
+/// relies on the before-and-after checks (and their retries).
+const QUIET_WAIT_MAX: Duration = Duration::from_millis(250);
+
+/// The metadata of `source` once its last change is at least [`QUIET`] old, or after
+/// [`QUIET_WAIT_MAX`]. A time in the future counts as quiet: any write now would move it.
+fn wait_until_quiet(source: &File) -> io::Result<fs::Metadata> {
+    let started = std::time::Instant::now();
+    loop {
+        let meta = source.metadata()?;
+        let changed = |secs: i64, nanos: i64| {
+            let secs = u64::try_from(secs).unwrap_or(0);
+            let nanos = u32::try_from(nanos).unwrap_or(0);
+            std::time::UNIX_EPOCH + Duration::new(secs, nanos.min(999_999_999))
+        };
+        let last =
+            changed(meta.mtime(), meta.mtime_nsec()).max(changed(meta.ctime(), meta.ctime_nsec()));
+        match std::time::SystemTime::now().duration_since(last) {
+            Ok(age) if age < QUIET && started.elapsed() < QUIET_WAIT_MAX => {
+                std::thread::sleep(QUIET - age);
+            }
+            _ => return Ok(meta),
+        }
+    }
+}
+
 /// The bytes of a file read by [`read_stable`], the file's state when the read began,
 /// and what changed during the read, if anything that could mean torn bytes did.
 #[derive(Debug)]
@@ -280,7 +313,7 @@ pub(crate) struct StableRead {
 pub(crate) fn read_stable(path: &Path) -> io::Result<StableRead> {
     use io::Read as _;
     let mut source = File::open(path)?;
-    let meta = source.metadata()?;
+    let meta = wait_until_quiet(&source)?;
     if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
