@@ -16,6 +16,23 @@ use crate::events::Event;
 use crate::module::{CloseOutcome, LoadFailure, ModuleInfo};
 use crate::owner::OwnerKey;
 
+/// What a finished load did, for the sync or the restart that started it: the generation
+/// now active and the one it replaced, or the error. `None` for an outcome no load gives.
+pub(super) fn load_result(
+    outcome: Outcome,
+) -> Option<Result<(GenerationKey, Option<GenerationKey>), CommandError>> {
+    match outcome {
+        Outcome::Loaded {
+            generation,
+            replaced,
+            ..
+        } => Some(Ok((generation, replaced))),
+        Outcome::Enabled { generation, .. } => Some(Ok((generation, None))),
+        Outcome::Failed(error) => Some(Err(error)),
+        _ => None,
+    }
+}
+
 impl Lifecycle {
     /// Hands a finished load's outcome to whoever waits for it: the command that
     /// started the load, the directory sync or the hot restart.

@@ -160,22 +160,14 @@ impl Lifecycle {
         }) else {
             return;
         };
-        entry.result = Some(match outcome {
-            Outcome::Loaded {
-                generation,
-                replaced,
-                ..
-            } => RestartResult::Reloaded {
+        entry.result = Some(match super::loads::load_result(outcome) {
+            Some(Ok((generation, replaced))) => RestartResult::Reloaded {
                 generation,
                 replaced,
             },
-            Outcome::Enabled { generation, .. } => RestartResult::Reloaded {
-                generation,
-                replaced: None,
-            },
-            Outcome::Failed(error) => RestartResult::Failed { error },
-            other => {
-                debug_assert!(false, "a load completed with {other:?}");
+            Some(Err(error)) => RestartResult::Failed { error },
+            None => {
+                debug_assert!(false, "a load completed with another outcome");
                 RestartResult::Loading
             }
         });

@@ -475,23 +475,15 @@ impl Lifecycle {
 
     /// Hands a finished load that sync `sync` started for its entry `entry` to it.
     pub(super) fn answer_sync_load(&mut self, sync: SyncKey, entry: usize, outcome: Outcome) {
-        let action = match outcome {
-            Outcome::Loaded {
-                generation,
-                replaced,
-                ..
-            } => SyncAction::Loaded {
+        let action = match super::loads::load_result(outcome) {
+            Some(Ok((generation, replaced))) => SyncAction::Loaded {
                 generation,
                 replaced,
             },
-            Outcome::Enabled { generation, .. } => SyncAction::Loaded {
-                generation,
-                replaced: None,
-            },
-            Outcome::Failed(error) => SyncAction::Failed {
+            Some(Err(error)) => SyncAction::Failed {
                 error: SyncError::Load(error),
             },
-            other => unreachable!("a load answers with a load's outcome, not {other:?}"),
+            None => unreachable!("a load answers with a load's outcome"),
         };
         let Some(pending) = self.syncs.get_mut(sync) else {
             return;
